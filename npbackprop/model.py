@@ -1,0 +1,124 @@
+"""The lecture's MLP: initialisation, fused forward/backward, calibration,
+split loss and sampling.
+
+    embedding -> concat -> linear -> batchnorm -> tanh -> linear -> cross-entropy
+
+Parameters live in a plain dict {C, W1, b1, W2, b2, bngain, bnbias}; gradients
+come back in a dict with the same keys, so an SGD step is
+`params[k] -= lr * grads[k]`. Dimension letters: N batch, T block_size,
+E n_embd, H n_hidden, V vocab_size.
+"""
+
+import numpy as np
+
+from npbackprop import layers
+from npbackprop.chunked import PARAM_NAMES
+
+
+def init_params(vocab_size, n_embd=10, n_hidden=200, block_size=3, *, rng, dtype=np.float32):
+    """The lecture's initialisation, drawn from a numpy Generator.
+
+    Values are drawn in float64 and then cast, so a float32 and a float64
+    model from the same seed start from the same numbers (up to rounding).
+    Returns {C (V, E), W1 (T*E, H), b1 (H,), W2 (H, V), b2 (V,),
+    bngain (1, H), bnbias (1, H)}.
+    """
+    fan_in = n_embd * block_size
+    p = {
+        "C": rng.standard_normal((vocab_size, n_embd)),
+        # kaiming init for tanh: gain 5/3 over sqrt(fan_in)
+        "W1": rng.standard_normal((fan_in, n_hidden)) * (5 / 3) / fan_in ** 0.5,
+        # b1 is useless before batchnorm; the lecture keeps it to exercise its gradient
+        "b1": rng.standard_normal(n_hidden) * 0.1,
+        "W2": rng.standard_normal((n_hidden, vocab_size)) * 0.1,
+        "b2": rng.standard_normal(vocab_size) * 0.1,
+        # gain and bias not exactly 1 and 0, so a wrong gradient cannot hide
+        "bngain": rng.standard_normal((1, n_hidden)) * 0.1 + 1.0,
+        "bnbias": rng.standard_normal((1, n_hidden)) * 0.1,
+    }
+    return {k: p[k].astype(dtype) for k in PARAM_NAMES}
+
+
+def forward_backward(params, Xb, Yb):
+    """One training pass: batch statistics, fused backward (exercises 2 and 3).
+
+    Inputs: params; Xb int (N, T); Yb int (N,), N >= 2.
+    Returns (loss, grads): loss a 0-d array, grads {name: d loss / d param}.
+    """
+    p = params
+    emb, emb_cache = layers.embedding_forward(p["C"], Xb)                      # (N, T, E)
+    embcat, cat_cache = layers.concat_forward(emb)                             # (N, T*E)
+    hprebn, lin1_cache = layers.linear_forward(embcat, p["W1"], p["b1"])       # (N, H)
+    hpreact, bn_cache = layers.batchnorm_forward(hprebn, p["bngain"], p["bnbias"])
+    h, tanh_cache = layers.tanh_forward(hpreact)                               # (N, H)
+    logits, lin2_cache = layers.linear_forward(h, p["W2"], p["b2"])            # (N, V)
+    loss, ce_cache = layers.cross_entropy_forward(logits, Yb)
+
+    g = {}
+    dlogits = layers.cross_entropy_backward(1.0, ce_cache)
+    dh, g["W2"], g["b2"] = layers.linear_backward(dlogits, lin2_cache)
+    dhpreact = layers.tanh_backward(dh, tanh_cache)
+    dhprebn, g["bngain"], g["bnbias"] = layers.batchnorm_backward(dhpreact, bn_cache)
+    dembcat, g["W1"], g["b1"] = layers.linear_backward(dhprebn, lin1_cache)
+    demb = layers.concat_backward(dembcat, cat_cache)
+    g["C"] = layers.embedding_backward(demb, emb_cache)
+    return loss, {k: g[k] for k in PARAM_NAMES}
+
+
+def _preact(params, X):
+    """Pre-batchnorm activations for contexts X (M, T): (M, H)."""
+    emb = params["C"][X]                                                       # (M, T, E)
+    return emb.reshape(X.shape[0], -1) @ params["W1"] + params["b1"]
+
+
+def calibrate(params, X):
+    """Batchnorm statistics over a whole split (the lecture's calibration cell).
+
+    Returns (bnmean, bnvar), each (1, H): the mean and the Bessel-corrected
+    variance of the pre-activations over all contexts X (M, T).
+    """
+    hpreact = _preact(params, X)
+    return hpreact.mean(0, keepdims=True), hpreact.var(0, ddof=1, keepdims=True)
+
+
+def logits_eval(params, bnmean, bnvar, X):
+    """Evaluation-mode forward: batchnorm with calibrated statistics. Returns (M, V)."""
+    hpreact, _ = layers.batchnorm_eval_forward(
+        _preact(params, X), params["bngain"], params["bnbias"], bnmean, bnvar)
+    return np.tanh(hpreact) @ params["W2"] + params["b2"]
+
+
+def split_loss(params, bnmean, bnvar, X, Y, chunk=65536):
+    """Mean cross-entropy over a whole split (M examples), as a Python float."""
+    total = 0.0
+    for i in range(0, X.shape[0], chunk):
+        loss, _ = layers.cross_entropy_forward(logits_eval(params, bnmean, bnvar, X[i:i + chunk]),
+                                               Y[i:i + chunk])
+        total += float(loss) * len(Y[i:i + chunk])
+    return total / X.shape[0]
+
+
+def sample(params, bnmean, bnvar, itos, block_size, *, rng, num_samples=20, max_len=50):
+    """Draw names as the lecture does: softmax, multinomial, until '.'.
+
+    All samples advance together, one character per step; a name that has
+    not ended after max_len characters is cut there, so sampling always ends.
+    Returns a list of num_samples strings.
+    """
+    context = np.zeros((num_samples, block_size), dtype=np.int64)  # (S, T), all '.'
+    out = np.zeros((num_samples, max_len), dtype=np.int64)
+    alive = np.ones(num_samples, dtype=bool)
+    for t in range(max_len):
+        logits = logits_eval(params, bnmean, bnvar, context).astype(np.float64)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        cdf = np.cumsum(probs, axis=1)
+        # inverse-cdf draw of one index per row: how many cdf entries lie below u
+        u = rng.random((num_samples, 1)) * cdf[:, -1:]
+        ix = np.minimum((cdf <= u).sum(1), len(itos) - 1)
+        out[:, t] = np.where(alive, ix, 0)
+        alive &= ix != 0
+        context = np.concatenate([context[:, 1:], ix[:, None]], axis=1)
+        if not alive.any():
+            break
+    # a row is its name's characters, then zeros from the '.' on
+    return ["".join(itos[i] for i in row[row != 0]) for row in out]
