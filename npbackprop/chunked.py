@@ -13,6 +13,7 @@ Dimension letters: N batch, T block_size, E n_embd, H n_hidden, V vocab_size.
 import numpy as np
 
 from npbackprop.broadcast import unbroadcast
+from npbackprop.gradcheck import EPS, numerical_gradient
 from npbackprop.layers import BN_EPS
 
 PARAM_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
@@ -155,3 +156,24 @@ def backward(cache):
     np.add.at(dC, Xb.reshape(-1), d["emb"].reshape(-1, dC.shape[1]))
     d["C"] = dC
     return {k: d[k] for k in GRAD_NAMES}
+
+
+def numerical_grads(params, Xb, Yb, names=GRAD_NAMES, eps=EPS):
+    """Central finite differences of the loss w.r.t. each named tensor (float64).
+
+    A parameter is perturbed in a copy of params; an intermediate is pinned
+    with forward's `given` so only what comes after it is recomputed.
+    Returns {name: array shaped like the tensor}.
+    """
+    _, cache = forward(params, Xb, Yb)
+    grads = {}
+    for name in names:
+        x = np.array(cache[name], dtype=np.float64)
+        if name in params:
+            def loss():
+                return forward({**params, name: x}, Xb, Yb)[0]
+        else:
+            def loss():
+                return forward(params, Xb, Yb, given={name: x})[0]
+        grads[name] = numerical_gradient(loss, x, eps)
+    return grads
