@@ -122,3 +122,17 @@ def sample(params, bnmean, bnvar, itos, block_size, *, rng, num_samples=20, max_
             break
     # a row is its name's characters, then zeros from the '.' on
     return ["".join(itos[i] for i in row[row != 0]) for row in out]
+
+
+def sgd_step(params, Xb, Yb, lr):
+    """One step of plain SGD, in place: params[k] -= lr * grads[k].
+
+    Returns (loss as a float, finite). If the loss or any gradient is not
+    finite, nothing is updated and finite is False.
+    """
+    loss, grads = forward_backward(params, Xb, Yb)
+    finite = bool(np.isfinite(loss)) and all(np.isfinite(g).all() for g in grads.values())
+    if finite:
+        for k in PARAM_NAMES:
+            params[k] -= lr * grads[k]
+    return float(loss), finite

@@ -1,0 +1,5 @@
+import sys
+
+from npbackprop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,281 @@
+"""Exercise 4: the training loop, its schedule, checkpoints, progress and signals.
+
+    cfg = Config(max_steps=200_000)          # the lecture's defaults
+    metrics = train(cfg, dataset, "out/")    # writes model.npz, config.json, metrics.json
+
+One numpy Generator, seeded from cfg.seed, draws the initial parameters and
+then every minibatch; it is saved with the checkpoint, so a resumed run
+continues exactly where the interrupted one stopped.
+"""
+
+import hashlib
+import json
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from npbackprop import checkpoint, model
+from npbackprop.chunked import PARAM_NAMES
+from npbackprop.errors import NpbackpropError
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.npz", "config.json", "metrics.json"
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a run is: the network, the schedule and the seed (the lecture's values)."""
+
+    n_embd: int = 10
+    n_hidden: int = 200
+    block_size: int = 3
+    batch_size: int = 32
+    max_steps: int = 200_000
+    lr: float = 0.1
+    lr_decayed: float = 0.01
+    lr_decay_step: int = 100_000
+    seed: int = 2147483647
+    dtype: str = "float32"
+
+
+# a resumed run must agree with its checkpoint on everything but max_steps
+RESUME_KEYS = tuple(f.name for f in fields(Config) if f.name != "max_steps")
+
+
+def validate(cfg):
+    """Raise NpbackpropError naming the first setting that cannot work."""
+    if cfg.batch_size < 2:
+        raise NpbackpropError(
+            f"--batch-size must be at least 2, got {cfg.batch_size}: batchnorm's variance "
+            f"divides by batch_size - 1 (Bessel's correction)")
+    for name in ("block_size", "n_embd", "n_hidden"):
+        if getattr(cfg, name) < 1:
+            raise NpbackpropError(f"--{name.replace('_', '-')} must be at least 1, "
+                                  f"got {getattr(cfg, name)}")
+    for name in ("max_steps", "lr_decay_step"):
+        if getattr(cfg, name) < 0:
+            raise NpbackpropError(f"--{name.replace('_', '-')} must not be negative, "
+                                  f"got {getattr(cfg, name)}")
+    for name in ("lr", "lr_decayed"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value > 0):
+            raise NpbackpropError(f"--{name.replace('_', '-')} must be a finite number "
+                                  f"above 0, got {value}")
+    if cfg.dtype not in DTYPES:
+        raise NpbackpropError(f"--dtype must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
+
+
+def learning_rate(step, cfg):
+    """The lecture's step decay: lr before lr_decay_step, lr_decayed from it on."""
+    return cfg.lr if step < cfg.lr_decay_step else cfg.lr_decayed
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint at `step` has been written."""
+
+    def __init__(self, signum, step, out_dir):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}")
+        self.signum, self.step, self.out_dir = signum, step, out_dir
+
+
+class Diverged(NpbackpropError):
+    """A non-finite loss or gradient: the run stops, the last checkpoint stays."""
+
+    exit_code = 3
+
+
+class _SignalFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop reads between steps."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._set) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _set(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+
+def data_fingerprint(dataset):
+    """A short hash of the names and their order, to refuse resuming on other data."""
+    return hashlib.sha256("\n".join(dataset.words).encode()).hexdigest()[:16]
+
+
+def _run_config(cfg, dataset):
+    return {**asdict(cfg), "vocab": "".join(dataset.itos), "vocab_size": dataset.vocab_size,
+            "data": str(dataset.path), "data_fingerprint": data_fingerprint(dataset)}
+
+
+class _State:
+    """Everything a checkpoint holds: parameters, step, RNG, loss history, time."""
+
+    def __init__(self, params, step, rng, losses, seconds):
+        self.params, self.step, self.rng = params, step, rng
+        self.losses, self.seconds = losses, seconds
+
+    def save(self, out_dir, dataset, run_config):
+        bnmean, bnvar = model.calibrate(self.params, dataset.Xtr)
+        arrays = {**self.params, "bnmean": bnmean, "bnvar": bnvar,
+                  "step": np.int64(self.step), "seconds": np.float64(self.seconds),
+                  "losses": np.asarray(self.losses, dtype=np.float64),
+                  "rng_state": np.str_(json.dumps(self.rng.bit_generator.state)),
+                  "config": np.str_(json.dumps(run_config, sort_keys=True))}
+        checkpoint.save_npz(Path(out_dir) / MODEL_FILE, arrays)
+
+
+CHECKPOINT_KEYS = PARAM_NAMES + ("bnmean", "bnvar", "step", "losses", "rng_state", "config")
+
+
+def load_run(out_dir):
+    """Read a run's checkpoint: (arrays, run config dict). NpbackpropError if unusable."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise NpbackpropError(f"no run in {out_dir}: the folder does not exist "
+                              f"(train one with: npbackprop train -o {out_dir})")
+    arrays = checkpoint.load_npz(out_dir / MODEL_FILE, required=CHECKPOINT_KEYS)
+    try:
+        run_config = json.loads(str(arrays["config"]))
+    except ValueError:
+        raise NpbackpropError(f"{out_dir / MODEL_FILE} holds an unreadable config") from None
+    return arrays, run_config
+
+
+def _resume_state(out_dir, cfg, dataset):
+    arrays, saved = load_run(out_dir)
+    wanted = _run_config(cfg, dataset)
+    keys = RESUME_KEYS + ("vocab", "data_fingerprint")
+    differ = [k for k in keys if saved.get(k) != wanted[k]]
+    if differ:
+        detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {wanted[k]!r}" for k in differ)
+        raise NpbackpropError(f"cannot resume the run in {out_dir}: {detail}. Resume with the "
+                              f"checkpoint's settings and data, or train into a new --out-dir")
+    rng = np.random.default_rng()
+    rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
+    params = {k: arrays[k] for k in PARAM_NAMES}
+    return _State(params, int(arrays["step"]), rng, list(arrays["losses"]),
+                  float(arrays["seconds"]))
+
+
+def _progress(step, cfg, loss, rate, start_step):
+    left = (cfg.max_steps - step) / rate if rate else float("nan")
+    eta = time.strftime("%H:%M:%S", time.gmtime(left)) if math.isfinite(left) else "?"
+    speed = f" | {rate:,.0f} steps/s, {eta} left" if step > start_step else ""
+    return f"{step:7d}/{cfg.max_steps:7d}: {loss:.4f}{speed}"
+
+
+def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_000,
+          checkpoint_interval=10_000, log=lambda message: None):
+    """Train (or resume) a run in out_dir; return its metrics dict.
+
+    Writes out_dir/model.npz every checkpoint_interval steps and at the end,
+    config.json at the start, metrics.json at the end. Raises Interrupted on
+    SIGINT/SIGTERM (after a checkpoint), Diverged on a non-finite loss or
+    gradient, NpbackpropError for unusable settings or folders.
+    """
+    validate(cfg)
+    out_dir = Path(out_dir)
+    run_config = _run_config(cfg, dataset)
+    _prepare_out_dir(out_dir, resume, force)
+    if resume:
+        state = _resume_state(out_dir, cfg, dataset)
+        log(f"resuming {out_dir / MODEL_FILE} at step {state.step}")
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        params = model.init_params(dataset.vocab_size, cfg.n_embd, cfg.n_hidden, cfg.block_size,
+                                   rng=rng, dtype=DTYPES[cfg.dtype])
+        state = _State(params, 0, rng, [], 0.0)
+    checkpoint.save_json(out_dir / CONFIG_FILE, run_config)
+
+    Xtr, Ytr = dataset.Xtr, dataset.Ytr
+    start_step, t0 = state.step, time.perf_counter()
+    seconds_before = state.seconds
+    with _SignalFlag() as stop:
+        for step in range(state.step, cfg.max_steps):
+            if stop.signum is not None:
+                state.seconds = seconds_before + time.perf_counter() - t0
+                state.save(out_dir, dataset, run_config)
+                raise Interrupted(stop.signum, step, out_dir)
+            # minibatch, drawn uniformly with replacement from the training split
+            ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
+            loss, finite = model.sgd_step(state.params, Xtr[ix], Ytr[ix],
+                                          learning_rate(step, cfg))
+            if not finite:
+                raise Diverged(
+                    f"step {step}: the loss or a gradient is not finite (loss {loss}); "
+                    f"the learning rate {learning_rate(step, cfg)} is probably too high. "
+                    f"The last checkpoint in {out_dir} is untouched")
+            state.losses.append(loss)
+            state.step = step + 1
+            if step % log_interval == 0:
+                rate = (step - start_step) / (time.perf_counter() - t0)
+                log(_progress(step, cfg, loss, rate, start_step))
+            if state.step % checkpoint_interval == 0 and state.step < cfg.max_steps:
+                state.seconds = seconds_before + time.perf_counter() - t0
+                state.save(out_dir, dataset, run_config)
+    state.seconds = seconds_before + time.perf_counter() - t0
+    state.save(out_dir, dataset, run_config)
+    metrics = evaluate_run(state.params, dataset, out_dir)
+    metrics.update(step=state.step, seconds=round(state.seconds, 3),
+                   split_sizes=dataset.split_sizes)
+    checkpoint.save_json(out_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def evaluate_run(params, dataset, out_dir=None, splits=("train", "val", "test")):
+    """Calibrate batchnorm on the training split, then the loss of each split."""
+    bnmean, bnvar = model.calibrate(params, dataset.Xtr)
+    return {f"{s}_loss": model.split_loss(params, bnmean, bnvar, *dataset.split(s))
+            for s in splits}
+
+
+def _prepare_out_dir(out_dir, resume, force):
+    """Create out_dir; refuse to overwrite a run unless resuming or forced."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NpbackpropError(f"--out-dir {out_dir} exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NpbackpropError(f"cannot create --out-dir {out_dir}: {e.strerror}") from None
+    existing = (out_dir / MODEL_FILE).exists()
+    if resume and not existing:
+        raise NpbackpropError(f"nothing to resume: {out_dir / MODEL_FILE} does not exist")
+    if existing and not resume and not force:
+        raise NpbackpropError(f"{out_dir} already holds a run ({MODEL_FILE}); continue it with "
+                              f"--resume, overwrite it with --force, or choose another --out-dir")
+    probe = out_dir / ".npbackprop-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise NpbackpropError(f"cannot write in --out-dir {out_dir}: {e.strerror}") from None
+
+
+def plot_losses(losses, path, chunk=1000):
+    """The lecture's loss curve: log10 of the loss, averaged over chunks of steps.
+
+    Needs matplotlib (the `plot` extra); raises ImportError without it.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    log10 = np.log10(np.asarray(losses, dtype=np.float64))
+    chunk = max(1, min(chunk, len(log10)))
+    curve = log10[: len(log10) // chunk * chunk].reshape(-1, chunk).mean(1)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(np.arange(len(curve)) * chunk, curve)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"log10 loss (mean of {chunk} steps)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
