@@ -199,7 +199,8 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
     Xtr, Ytr = dataset.Xtr, dataset.Ytr
     start_step, t0 = state.step, time.perf_counter()
     seconds_before = state.seconds
-    with _SignalFlag() as stop:
+    # overflow is detected below and reported with its step; numpy's warnings would only add noise
+    with _SignalFlag() as stop, np.errstate(over="ignore", invalid="ignore"):
         for step in range(state.step, cfg.max_steps):
             if stop.signum is not None:
                 state.seconds = seconds_before + time.perf_counter() - t0

@@ -8,3 +8,25 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=40
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=40)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    """A small names file (400 made-up names over 'a'-'h'): fast runs, full splits."""
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefgh"))
+    names = ["".join(rng.choice(letters, rng.integers(2, 8))) for _ in range(400)]
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_dataset():
+    """The lecture's data set, block_size 3 (found as the CLI finds it)."""
+    from npbackprop import data
+    return data.load_dataset(data.find_names_file(), block_size=3)
