@@ -31,13 +31,12 @@ def _say(message):
 
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train the lecture's MLP with hand-written gradients "
-                       "(exercise 4)", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Train the lecture's MLP (exercise 4). On --resume, settings "
+                       "(exercise 4)", description="Train the lecture's MLP (exercise 4). On --resume, settings "
                        "not given on the command line come from the checkpoint.")
-    p.add_argument("-i", "--input-file", help="names, one per line (default: $NPBACKPROP_DATA, "
-                   "data/names.txt, ../shared/data/names.txt, else download)")
-    p.add_argument("-o", "--out-dir", default="out", help="folder for model.npz, config.json, "
-                   "metrics.json")
+    p.add_argument("-i", "--input-file", metavar="FILE", help="names, one per line (default: "
+                   "$NPBACKPROP_DATA, data/names.txt, ../shared/data/names.txt, else download)")
+    p.add_argument("-o", "--out-dir", metavar="DIR", default="out", help="folder for model.npz, "
+                   "config.json, metrics.json (default: %(default)s)")
     config = p.add_argument_group("model and schedule (the lecture's values by default)")
     flags = {"n_embd": ("--n-embd", "embedding size per character"),
              "n_hidden": ("--n-hidden", "hidden units"),
@@ -51,19 +50,23 @@ def add_train_parser(sub):
              "dtype": ("--dtype", "float32 or float64")}
     for f in fields(train.Config):
         flag, text = flags[f.name]
-        names = (flag, "-b") if f.name == "batch_size" else (flag,)
+        names = ("-b", flag) if f.name == "batch_size" else (flag,)
+        kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str)
+                                                         else f.type.__name__]
         # None means "not given": the default, or on --resume the checkpoint's value
-        config.add_argument(*names, dest=f.name, type=f.type if f.type != "str" else str,
-                            default=None, help=f"{text} (default: {getattr(DEFAULTS, f.name)})")
-    p.add_argument("--log-interval", type=int, default=10_000, help="print a progress line "
-                   "every this many steps")
-    p.add_argument("--checkpoint-interval", type=int, default=10_000, help="write model.npz "
-                   "every this many steps")
+        config.add_argument(*names, dest=f.name, type=kind, default=None,
+                            metavar={int: "N", float: "LR", str: "NAME"}[kind],
+                            help=f"{text} (default: {getattr(DEFAULTS, f.name)})")
+    p.add_argument("--log-interval", type=int, default=10_000, metavar="STEPS",
+                   help="print a progress line every this many steps (default: %(default)s)")
+    p.add_argument("--checkpoint-interval", type=int, default=10_000, metavar="STEPS",
+                   help="write model.npz every this many steps (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out-dir")
     p.add_argument("--force", action="store_true", help="overwrite a run in --out-dir")
     p.add_argument("--plot", action="store_true", help="write loss.png, the lecture's loss "
                    "curve (needs the plot extra)")
-    p.add_argument("--num-samples", type=int, default=20, help="names to sample at the end")
+    p.add_argument("--num-samples", type=int, default=20, metavar="N",
+                   help="names to sample at the end (default: %(default)s)")
     p.set_defaults(func=cmd_train)
 
 
