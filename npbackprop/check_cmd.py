@@ -1,0 +1,106 @@
+"""`npbackprop check`: the lecture's gradient table, and grading a learner's backward.
+
+    npbackprop check                                  # our 26 + 2 gradients, torch and FD
+    npbackprop check --template > mine.py             # a starting file
+    npbackprop check --impl mine.py:backward          # exercise 1, the learner's
+    npbackprop check --exercise 3 --impl mine.py:batchnorm_backward
+    npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # FD reference
+
+Exit 0 when every row passes, 1 when some row does not, 2 on a usage mistake.
+cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
+"""
+
+import argparse
+import sys
+
+from npbackprop import grader
+from npbackprop.errors import NpbackpropError
+
+PROG = "npbackprop check"
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(p):
+    p.add_argument("--impl", metavar="FILE.py[:FUNC]",
+                   help="grade your own backward instead of ours; FUNC defaults to backward, "
+                   "cross_entropy_backward or batchnorm_backward by --exercise")
+    p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES), default=None,
+                   help="1: the chunked backward, FUNC(cache) -> {name: grad}; 2: fused "
+                   "cross-entropy, FUNC(logits, Yb) -> dlogits; 3: fused batchnorm, "
+                   "FUNC(dhpreact, cache) -> dhprebn (default: 1 with --impl, else all)")
+    p.add_argument("--template", action="store_true",
+                   help="write a starting file for --impl to stdout and stop")
+    sizes = p.add_argument_group(
+        "another setup (any of these: a random batch and init from --seed, finite "
+        "differences as the reference; default: the lecture's torch fixture)")
+    sizes.add_argument("--seed", type=int, default=None, metavar="N",
+                       help=f"seed of init and batch (default: {grader.DEFAULT_SEED})")
+    for field, flag, text in (("vocab_size", "--vocab-size", "vocabulary size V"),
+                              ("n_embd", "--n-embd", "embedding size per character E"),
+                              ("n_hidden", "--n-hidden", "hidden units H"),
+                              ("block_size", "--block-size", "context length T"),
+                              ("batch_size", "--batch-size", "batch size N, at least 2")):
+        names = ("-b", flag) if field == "batch_size" else (flag,)
+        sizes.add_argument(*names, dest=field, type=_positive_int, default=None, metavar="N",
+                           help=f"{text} (default: {getattr(grader.LECTURE_SIZES, field)})")
+
+
+def add_parser(subparsers):
+    """Add `check` to an argparse subparsers action; its handler is args.func(args) -> int."""
+    p = subparsers.add_parser(
+        "check", help="check the gradients, ours or your own backward (--impl)",
+        description="Print the lecture's gradient table (exact / approximate / maxdiff) "
+        "for our backward passes against the torch fixture and finite differences, or "
+        "grade your own backward with --impl; --template writes a starting file.")
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    """The handler: print the report; return 0 if every row passes, 1 if not, 2 on a mistake."""
+    try:
+        if args.template:
+            if args.impl or args.exercise is not None:
+                raise NpbackpropError("--template takes no --impl or --exercise")
+            sys.stdout.write(grader.template())
+            return 0
+        setup = grader.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
+                                  n_hidden=args.n_hidden, block_size=args.block_size,
+                                  batch_size=args.batch_size)
+        if args.impl:
+            report = grader.grade(args.impl, args.exercise or 1, setup)
+        else:
+            exercises = (args.exercise,) if args.exercise else (1, 2, 3)
+            report = grader.check_builtin(setup, exercises)
+    except NpbackpropError as e:
+        message = " ".join(str(e).split())  # one line, whatever the message held
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return e.exit_code
+    print(report.text(), flush=True)
+    return 0 if report.ok else 1
+
+
+def main(argv=None):
+    """Run `check` with its own parser: main(["--impl", "mine.py"]) -> exit code."""
+    parser = argparse.ArgumentParser(prog="npbackprop")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(["check"] + argv)
+    except SystemExit as e:  # argparse's usage error (2) or --help (0)
+        return e.code if isinstance(e.code, int) else 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
