@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import data, model, train
+from npbackprop import check_cmd, data, model, train
 from npbackprop.chunked import PARAM_NAMES
 from npbackprop.errors import NpbackpropError
 
@@ -195,6 +195,7 @@ def build_parser():
     add_train_parser(sub)
     add_sample_parser(sub)
     add_eval_parser(sub)
+    check_cmd.add_parser(sub)
     return parser
 
 
