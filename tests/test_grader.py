@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npbackprop import chunked, check_cmd, grader, layers
+from npbackprop import chunked, check_cmd, diagnose, grader, layers, learner
 from npbackprop.chunked import GRAD_NAMES
 
 LEARNERS = Path(__file__).parent / "learners"
@@ -140,7 +140,7 @@ def test_template_forward_is_the_chunked_forward(lecture):
     # the forward pass shown in the template, run, gives chunked.forward's values
     scope = {"np": np, **lecture.params, "Xb": lecture.Xb, "Yb": lecture.Yb,
              "n": lecture.Xb.shape[0]}
-    exec(grader.FORWARD, scope)
+    exec(learner.FORWARD, scope)
     for name in chunked.INTERMEDIATES:
         np.testing.assert_allclose(scope[name], lecture.cache[name], rtol=1e-12, atol=0)
 
@@ -329,7 +329,7 @@ def test_exception_shows_the_learners_traceback_and_row(capsys):
     assert "raised ValueError while computing dh:" in out
     assert f'mistakes.py", line {line}, in _backward' in out
     assert 'd["h"] = d["logits"] @ v["W2"]' in out
-    assert "grader.py" not in out and "check_cmd.py" not in out
+    assert "grader.py" not in out and "learner.py" not in out and "check_cmd.py" not in out
     assert "hint: a matmul gradient needs a transpose" in out
     # the gradients computed before the exception are graded, the rest not reached
     assert "approximate: True" in row(out, "logits")[0]
@@ -370,7 +370,7 @@ def test_exception_inside_numpy_or_a_helper(capsys, tmp_path):
     # the helper's line assigns no gradient: the row comes from backward's own line
     assert "raised AxisError at line 4" in row(out, "bnbias")[0]
     assert 'helper.py", line 8, in backward' in out and 'helper.py", line 4, in total' in out
-    assert "fromnumeric" not in out and "grader.py" not in out
+    assert "fromnumeric" not in out and "grader.py" not in out and "learner.py" not in out
     assert "| mismatch" in row(out, "logprobs")[0]  # zeros, graded
 
 
@@ -453,11 +453,11 @@ def test_branches_sum_to_the_chunked_backward():
         v = setup.cache
         g = chunked.backward(v)
         for name in GRAD_NAMES:
-            total = sum(t for _, t, _ in grader.ex1_terms(name, v, g))
+            total = sum(t for _, t, _ in diagnose.ex1_terms(name, v, g))
             np.testing.assert_allclose(total, g[name], rtol=1e-12, atol=1e-18, err_msg=name)
-        ex2 = sum(t for _, t, _ in grader.ex2_terms(v))
+        ex2 = sum(t for _, t, _ in diagnose.ex2_terms(v))
         np.testing.assert_allclose(ex2, g["logits"], rtol=1e-10, atol=1e-18)
-        ex3 = sum(t for _, t, _ in grader.ex3_terms(v, g["hpreact"]))
+        ex3 = sum(t for _, t, _ in diagnose.ex3_terms(v, g["hpreact"]))
         np.testing.assert_allclose(ex3, g["hprebn"], rtol=1e-9, atol=1e-18)
 
 
@@ -473,9 +473,9 @@ def test_a_mistake_indistinguishable_from_the_answer_is_not_diagnosed():
     x = expected * (1 + 1.5e-5)
     assert not np.allclose(x, expected, atol=1e-8, rtol=1e-5)
     between = expected * (1 + 0.75e-5)
-    assert grader.known_mistake(x, expected, [], 32, grader.ALLCLOSE,
+    assert diagnose.known_mistake(x, expected, [], 32, grader.ALLCLOSE,
                                 [(between, "a mistake")]) == ""
-    assert grader.known_mistake(x, expected, [], 32, grader.ALLCLOSE,
+    assert diagnose.known_mistake(x, expected, [], 32, grader.ALLCLOSE,
                                 [(x.copy(), "a mistake")]) == "a mistake"
 
 

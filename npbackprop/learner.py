@@ -1,0 +1,307 @@
+"""A learner's FILE.py:FUNC: loading it, calling it safely, and the starting file.
+
+    learner = load_learner("mine.py:backward")
+    out, err = call_learner(learner, (cache,), "cache")   # err: a LearnerError or None
+    text = template()                                      # for `check --template`
+
+FUNC runs on copies of its arguments. When it raises, the LearnerError holds
+the traceback frames from the learner's file only, the gradient row being
+computed (from the assignment at the failing line) and the gradients its
+frames held so far. Mistakes in loading raise NpbackpropError, one line.
+"""
+
+import ast
+import textwrap
+import traceback
+import types
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from npbackprop.chunked import GRAD_NAMES, INTERMEDIATES, PARAM_NAMES
+from npbackprop.errors import NpbackpropError
+
+
+class Learner(NamedTuple):
+    """A learner's function, loaded, and where it came from."""
+
+    func: object
+    label: str              # FILE.py:FUNC as given
+    path: Path              # resolved, as in the learner's tracebacks
+    tree: ast.AST
+
+
+def load_learner(spec, default_func="backward"):
+    """Import FUNC from FILE.py given as "FILE.py:FUNC" (or "FILE.py" for default_func).
+
+    Raises NpbackpropError, one line, for a missing or non-Python file, a
+    syntax error, an exception while loading, or a FUNC absent or not callable.
+    """
+    file, sep, name = spec.rpartition(":")
+    # no FUNC given, or the colon is the path's own (a Windows drive)
+    if not sep or not file or not name.isidentifier():
+        file, name = spec, default_func
+    path = Path(file)
+    if not path.exists():
+        raise NpbackpropError(f"learner file not found: {file}")
+    if path.is_dir() or path.suffix != ".py":
+        raise NpbackpropError(f"not a Python file: {file} (expected FILE.py:FUNC)")
+    resolved = path.resolve()
+    try:
+        source = resolved.read_text(encoding="utf-8")
+        tree = ast.parse(source, str(resolved))
+        code = compile(tree, str(resolved), "exec")
+    except SyntaxError as e:
+        raise NpbackpropError(f"{file} is not valid Python: line {e.lineno}: {e.msg}") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise NpbackpropError(f"not a Python file: {file} ({e})") from None
+    module = types.ModuleType(f"npbackprop_learner_{path.stem}")
+    module.__file__ = str(resolved)
+    try:
+        exec(code, module.__dict__)
+    except Exception as e:  # the learner's module-level code
+        line = _learner_frames(e, resolved)[-1:]
+        at = f" at line {line[0].lineno}" if line else ""
+        raise NpbackpropError(f"{file} raised {type(e).__name__}{at} while loading: "
+                              f"{_first_line(e)}") from None
+    if not hasattr(module, name):
+        defined = sorted(k for k, f in vars(module).items()
+                         if isinstance(f, types.FunctionType) and f.__module__ == module.__name__)
+        also = f" (it defines: {', '.join(defined)})" if defined else " (it defines no functions)"
+        raise NpbackpropError(f"{file} has no function {name!r}{also}")
+    func = getattr(module, name)
+    if not callable(func):
+        raise NpbackpropError(f"{file}:{name} is not a function: it is of type "
+                              f"{type(func).__name__}")
+    return Learner(func, f"{file}:{name}", resolved, tree)
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+def _learner_frames(exc, path):
+    """The traceback entries of exc that are in the learner's file."""
+    return [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+
+
+def _assigned_grad(tree, lineno):
+    """The gradient a statement at lineno assigns (dX = ..., d["X"] = ...), or None."""
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            continue
+        if not node.lineno <= lineno <= (node.end_lineno or node.lineno):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for t in targets:
+            for name in _target_names(t):
+                grad = grad_name(name)
+                if grad:
+                    return grad
+    return None
+
+
+def _target_names(t):
+    if isinstance(t, ast.Name):
+        return [t.id]
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return [n for e in t.elts for n in _target_names(e)]
+    if isinstance(t, ast.Subscript):
+        key = t.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            return [key.value]
+        return _target_names(t.value)
+    return []
+
+
+def grad_name(name):
+    """"dW1" or "W1" -> "W1"; anything else -> None."""
+    if not isinstance(name, str):
+        return None
+    if name in GRAD_NAMES:
+        return name
+    return name[1:] if name.startswith("d") and name[1:] in GRAD_NAMES else None
+
+
+class LearnerError(NamedTuple):
+    """An exception raised by the learner's FUNC."""
+
+    exc_type: str
+    message: str
+    lineno: object          # the learner's innermost line, or None
+    row: object             # the gradient being computed, or None
+    traceback: tuple        # lines, frames from the learner's file only
+    local_grads: dict       # the gradients computed so far, from the learner's frames
+
+
+def call_learner(learner, args, params):
+    """Run FUNC on copies of args. Returns (result, None) or (None, LearnerError).
+
+    params names the arguments for messages ("logits, Yb"). An exception with
+    no frame in the learner's file means FUNC could not be called that way:
+    NpbackpropError.
+    """
+    args = tuple(_copy(a) for a in args)
+    try:
+        return learner.func(*args), None
+    except Exception as exc:  # the learner's code; shown as their traceback
+        frames = _learner_frames(exc, learner.path)
+        if not frames:
+            call_text = f"{learner.label.rpartition(':')[2]}({params})"
+            raise NpbackpropError(f"{learner.label} could not be called as {call_text}: "
+                                  f"{type(exc).__name__}: {_first_line(exc)}") from None
+        grads, func_line = _grads_so_far(exc, learner, args), None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is getattr(learner.func, "__code__", None):
+                func_line = tb.tb_lineno
+            tb = tb.tb_next
+        row = _assigned_grad(learner.tree, frames[-1].lineno)
+        if row is None and func_line is not None:
+            row = _assigned_grad(learner.tree, func_line)
+        if row is None:
+            # the first gradient, in the lecture's order, not yet computed
+            row = next((k for k in GRAD_NAMES if k not in grads), None)
+        lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+        text = tuple(x for chunk in lines for x in chunk.rstrip("\n").split("\n"))
+        return None, LearnerError(type(exc).__name__, _first_line(exc), frames[-1].lineno, row,
+                                  text, grads)
+
+
+def _grads_so_far(exc, learner, args):
+    """The gradients the learner's frames held when exc was raised.
+
+    From each frame in the learner's file, outermost first: variables named
+    dX, and dicts keyed by gradient names (not the cache passed in).
+    """
+    passed = {id(a) for a in args}
+    grads = {}
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if Path(frame.f_code.co_filename) == learner.path:
+            for k, x in frame.f_locals.items():
+                if isinstance(x, dict) and id(x) not in passed and "Xb" not in x:
+                    grads.update({grad_name(j): y for j, y in x.items()
+                                  if grad_name(j) and y is not None})
+                elif grad_name(k) and k != grad_name(k) and x is not None:
+                    grads[grad_name(k)] = x
+        tb = tb.tb_next
+    return grads
+
+
+def _copy(x):
+    """An array copied, a dict's arrays copied (a new dict); anything else as it is."""
+    if isinstance(x, dict):
+        return {k: _copy(y) for k, y in x.items()}
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def error_notes(learner, err):
+    """The notes under the table for err: the learner's traceback, and a hint."""
+    at = f" while computing d{err.row}" if err.row else ""
+    notes = [f"{learner.label} raised {err.exc_type}{at}:"] + list(err.traceback)
+    if err.exc_type == "ValueError" and "matmul" in err.message:
+        notes.append("hint: a matmul gradient needs a transpose: for y = a @ b, "
+                     "da = dy @ b.T and db = a.T @ dy")
+    return notes
+
+
+# -----------------------------------------------------------------------------
+# the learner's starting file
+
+FORWARD = """\
+emb = C[Xb]                                           # (N, T, E)
+embcat = emb.reshape(n, -1)                           # (N, T*E)
+# linear layer 1
+hprebn = embcat @ W1 + b1                             # (N, H)
+# batchnorm layer, Bessel-corrected variance
+bnmeani = 1 / n * hprebn.sum(0, keepdims=True)        # (1, H)
+bndiff = hprebn - bnmeani                             # (N, H)
+bndiff2 = bndiff ** 2                                 # (N, H)
+bnvar = 1 / (n - 1) * bndiff2.sum(0, keepdims=True)   # (1, H)
+bnvar_inv = (bnvar + 1e-5) ** -0.5                    # (1, H)
+bnraw = bndiff * bnvar_inv                            # (N, H)
+hpreact = bngain * bnraw + bnbias                     # (N, H)
+# non-linearity
+h = np.tanh(hpreact)                                  # (N, H)
+# linear layer 2
+logits = h @ W2 + b2                                  # (N, V)
+# cross-entropy loss
+logit_maxes = logits.max(1, keepdims=True)            # (N, 1)
+norm_logits = logits - logit_maxes                    # (N, V)
+counts = np.exp(norm_logits)                          # (N, V)
+counts_sum = counts.sum(1, keepdims=True)             # (N, 1)
+counts_sum_inv = counts_sum ** -1                     # (N, 1)
+probs = counts * counts_sum_inv                       # (N, V)
+logprobs = np.log(probs)                              # (N, V)
+loss = -logprobs[np.arange(n), Yb].mean()             # ()
+"""
+
+
+def template():
+    """A starting file for `check --impl FILE.py:backward`, accepted as it stands."""
+    forward = "".join(f"#     {line}\n" if line else "#\n" for line in FORWARD.splitlines())
+    inter = [k for k in INTERMEDIATES if k != "loss"]
+
+    def wrap(text, first, rest):
+        return textwrap.fill(text, 88, initial_indent=first, subsequent_indent=rest,
+                             break_on_hyphens=False)
+
+    names = wrap(", ".join(f'"{k}"' for k in inter), "INTERMEDIATES = (", " " * 17) + ")"
+    unpack = wrap(", ".join(inter), "    (", "     ") + ") = (cache[k] for k in INTERMEDIATES)"
+    params = ", ".join(f'"{k}"' for k in PARAM_NAMES)
+    grads = "".join(f"    d{k} = None\n" for k in GRAD_NAMES)
+    ret = "".join(f'        "{k}": d{k},\n' for k in GRAD_NAMES)
+    return f'''\
+"""Makemore part 4, "becoming a backprop ninja": the backward pass by hand, in NumPy.
+
+Fill in one gradient at a time, in order, and grade them with
+
+    npbackprop check --impl THIS_FILE.py:backward
+
+A gradient left as None shows as "not attempted". Each dX must have exactly
+X's shape and dtype (float64). Exercises 2 and 3 are at the bottom:
+
+    npbackprop check --exercise 2 --impl THIS_FILE.py:cross_entropy_backward
+    npbackprop check --exercise 3 --impl THIS_FILE.py:batchnorm_backward
+"""
+
+import numpy as np
+
+# The forward pass you are undoing; N batch, T block_size, E n_embd,
+# H n_hidden, V vocab_size, n = N:
+#
+{forward}
+PARAM_NAMES = ({params})
+{names}
+
+
+def backward(cache):
+    """Exercise 1. cache: every intermediate above by name, the parameters,
+    Xb, Yb and n (copies: change them freely). Returns {{name: gradient}}."""
+    n, Xb, Yb = cache["n"], cache["Xb"], cache["Yb"]
+    C, W1, b1, W2, b2, bngain, bnbias = (cache[k] for k in PARAM_NAMES)
+{unpack}
+
+{grads}
+    return {{
+{ret}    }}
+
+
+def cross_entropy_backward(logits, Yb):
+    """Exercise 2: dlogits (N, V) of loss = cross-entropy(logits, Yb), in one go."""
+    dlogits = None
+    return dlogits
+
+
+def batchnorm_backward(dhpreact, cache):
+    """Exercise 3: dhprebn (N, H) in one expression, given dhpreact (N, H).
+
+    cache as in backward: bngain, bnvar_inv, bnraw, hprebn, n, ...
+    """
+    dhprebn = None
+    return dhprebn
+'''
