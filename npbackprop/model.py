@@ -7,12 +7,20 @@ Parameters live in a plain dict {C, W1, b1, W2, b2, bngain, bnbias}; gradients
 come back in a dict with the same keys, so an SGD step is
 `params[k] -= lr * grads[k]`. Dimension letters: N batch, T block_size,
 E n_embd, H n_hidden, V vocab_size.
+
+forward_backward is built from layers.py and reads like the lecture;
+fused_sgd_step is the same step with the same formulas, rearranged to run
+in the preallocated buffers of a Workspace, about twice as fast. Training
+uses it through sgd_step(params, Xb, Yb, lr, ws); tests hold the two equal.
 """
+
+import math
 
 import numpy as np
 
 from npbackprop import layers
 from npbackprop.chunked import PARAM_NAMES
+from npbackprop.layers import BN_EPS
 
 
 def init_params(vocab_size, n_embd=10, n_hidden=200, block_size=3, *, rng, dtype=np.float32):
@@ -124,15 +132,192 @@ def sample(params, bnmean, bnvar, itos, block_size, *, rng, num_samples=20, max_
     return ["".join(itos[i] for i in row[row != 0]) for row in out]
 
 
-def sgd_step(params, Xb, Yb, lr):
+def sgd_step(params, Xb, Yb, lr, ws=None):
     """One step of plain SGD, in place: params[k] -= lr * grads[k].
 
     Returns (loss as a float, finite). If the loss or any gradient is not
-    finite, nothing is updated and finite is False.
+    finite, nothing is updated and finite is False. Given a Workspace ws
+    holding these params (params is ws.params), the fast fused_sgd_step
+    runs instead of forward_backward; the numbers agree up to rounding.
     """
+    if ws is not None:
+        if params is not ws.params:
+            raise ValueError("with a workspace, params must be ws.params")
+        return fused_sgd_step(ws, Xb, Yb, lr)
     loss, grads = forward_backward(params, Xb, Yb)
     finite = bool(np.isfinite(loss)) and all(np.isfinite(g).all() for g in grads.values())
     if finite:
         for k in PARAM_NAMES:
             params[k] -= lr * grads[k]
     return float(loss), finite
+
+
+# -----------------------------------------------------------------------------
+# the fast training step: the same fused formulas, in preallocated buffers
+#
+# Each trick below says what it saves, measured for the lecture's sizes (N 32,
+# T 3, E 10, H 200, V 27, float32) on a 2-core AMD EPYC with numpy 2.4 and
+# OpenBLAS on one thread, where sgd_step above takes about 125 us a step and
+# fused_sgd_step about 65 (benchmarks/RESULTS.md). Of those 65, the six
+# matmuls take about 30 and numpy's fixed cost per call (about 55 calls) most
+# of the rest, so the tricks mostly remove calls and passes over (N, H) arrays.
+
+def _aligned(size, align=16):
+    """size rounded up to a multiple of align elements (64 bytes in float32)."""
+    return -(-size // align) * align
+
+
+class Workspace:
+    """Preallocated buffers for fused_sgd_step at one batch size N.
+
+    The parameters live in one flat buffer (`flat`) and the gradients in
+    another of the same layout (`gflat`); `params` and `grads` are dicts of
+    views into them, in PARAM_NAMES order, so the SGD update and the finite
+    check are one call each. Every scratch buffer is written before it is
+    read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
+    """
+
+    def __init__(self, params, batch_size):
+        dtype = params["C"].dtype
+        if any(params[k].dtype != dtype for k in PARAM_NAMES):
+            raise ValueError("all parameters must share one dtype")
+        # each view starts on a 64-byte boundary, as a fresh array would
+        offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
+        self.flat = np.zeros(offsets[-1], dtype)
+        self.gflat = np.zeros(offsets[-1], dtype)
+
+        def views(buf):
+            return {k: buf[o:o + params[k].size].reshape(params[k].shape)
+                    for k, o in zip(PARAM_NAMES, offsets)}
+        self.params, self.grads = views(self.flat), views(self.gflat)
+        for k in PARAM_NAMES:
+            self.params[k][...] = params[k]
+        (V, E), (TE, H) = params["C"].shape, params["W1"].shape
+        N, T = batch_size, TE // E
+        self.batch_size = N
+        self.emb = np.empty((N, T, E), dtype)
+        self.bndiff, self.h, self.dh, self.scratch = (np.empty((N, H), dtype) for _ in range(4))
+        self.logits, self.counts = np.empty((N, V), dtype), np.empty((N, V), dtype)
+        # counts_sum below this means a row of logits far under exp's range: every
+        # count that matters is then a normal float, and a subnormal one is off by eps^2
+        self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
+        self.embcen, self.dembcat = np.empty((N, TE), dtype), np.empty((N, TE), dtype)
+        self.embmean = np.empty(TE, dtype)
+        self.onehot = np.empty((V, N * T), dtype)
+        self.positions = np.arange(N * T)
+        self.row_starts = np.arange(N) * V      # flat index of each row of an (N, V) array
+        self.picks = np.empty(N, np.intp)
+        self.ones_N, self.ones_V = np.ones(N, dtype), np.ones(V, dtype)
+        self.ones_flat = np.ones(self.gflat.size, dtype)
+        # batch means and the Bessel-corrected variance as ones/n @ x, ones/(n-1) @ x
+        self.ones_n, self.ones_n1 = np.full(N, 1 / N, dtype), np.full(N, 1 / (N - 1), dtype)
+        self.colH, self.bnvar_inv, self.bnscale = (np.empty(H, dtype) for _ in range(3))
+        self.rowN, self.rowN2 = np.empty(N, dtype), np.empty(N, dtype)   # (N,) per example
+
+
+def fused_sgd_step(ws, Xb, Yb, lr):
+    """sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
+
+    Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size;
+    lr a float. Updates ws.params in place unless the loss or a gradient is
+    not finite, and returns (loss as a float, finite). ws.grads then holds lr
+    times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
+    """
+    p, g, w = ws.params, ws.grads, ws
+    n = Xb.shape[0]
+    if n != w.batch_size:
+        raise ValueError(f"a batch of {n} rows, but the workspace was made for {w.batch_size}")
+    ones = w.ones_N
+    # forward ---------------------------------------------------------------------
+    # mode="wrap" skips take's bounds-checked buffered copy (0.9 us, not 1.3); an index
+    # out of range still raises, in the one-hot scatter below, before any update
+    emb = np.take(p["C"], Xb, axis=0, out=w.emb, mode="wrap")                # (N, T, E)
+    embcat = emb.reshape(n, -1)                                              # (N, T*E), a view
+    # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
+    # input instead of the (N, H) output saves a pass (1.2 us), and b1, which the
+    # mean cancels exactly, never enters (it would change only rounding)
+    # every batch sum is a matrix-vector product, ones/n @ x: 0.5 us, x.mean(0) 2.5
+    embmean = np.dot(w.ones_n, embcat, out=w.embmean)                        # (T*E,)
+    embcen = np.subtract(embcat, embmean, out=w.embcen)                      # (N, T*E)
+    bndiff = np.dot(embcen, p["W1"], out=w.bndiff)                           # (N, H)
+    bndiff2 = np.multiply(bndiff, bndiff, out=w.scratch)
+    bnvar_inv = np.dot(w.ones_n1, bndiff2, out=w.bnvar_inv)                  # (H,) bnvar
+    bnvar_inv += BN_EPS
+    bnvar_inv **= -0.5
+    # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias
+    # saves one (N, H) pass, 1.4 us; the backward uses bndiff and bnvar_inv instead
+    bnscale = np.multiply(p["bngain"][0], bnvar_inv, out=w.bnscale)          # (H,)
+    h = np.multiply(bndiff, bnscale, out=w.h)
+    h += p["bnbias"]
+    np.tanh(h, out=h)                                                        # (N, H)
+    logits = np.dot(h, p["W2"], out=w.logits)                                # (N, V)
+    logits += p["b2"]
+    # the target's entry of each row by flat index: 0.1 us, where [rows, Yb] takes 0.7
+    picks = np.add(w.row_starts, Yb, out=w.picks)                            # (N,)
+    picked = logits.ravel()[picks]                                           # (N,)
+    # softmax without the row-max shift: while the logits stay well inside exp's range,
+    # as they do in any run that trains, exp(logits) is as exact as exp(norm_logits).
+    # The shift's two passes cost 3.4 us, the check that replaces it 0.9: a row out of
+    # range shows as an inf or a near-zero counts_sum, and then the softmax is redone
+    # shifted by each row's max
+    counts = np.exp(logits, out=w.counts)                                    # (N, V)
+    counts_sum = np.dot(counts, w.ones_V, out=w.rowN)                        # (N,)
+    # loss = mean(log counts_sum - picked): N logs, no (N, V) logprobs
+    in_range = np.minimum.reduce(counts_sum) > w.tiny
+    if in_range:
+        logsums = np.log(counts_sum, out=w.rowN2)
+        loss = float(np.dot(ones, logsums) - np.dot(ones, picked)) / n
+    if not (in_range and math.isfinite(loss)):
+        logit_maxes = np.maximum.reduce(logits, axis=1)                      # (N,)
+        counts = np.exp(logits - logit_maxes[:, None], out=w.counts)
+        counts_sum = np.dot(counts, w.ones_V, out=w.rowN)
+        loss = float(np.dot(ones, np.log(counts_sum)) - np.dot(ones, picked - logit_maxes)) / n
+    # backward --------------------------------------------------------------------
+    # every gradient is linear in the loss's upstream gradient; seeding it with lr
+    # instead of 1 makes the backward produce lr * grad, so the update is one
+    # subtraction (saves a pass over all parameters, 0.9 us)
+    # dlogits = lr * (probs - onehot(Yb)) / n, in the counts buffer
+    counts_sum *= n / lr
+    dlogits = np.divide(counts, counts_sum[:, None], out=counts)             # (N, V)
+    dlogits.ravel()[picks] -= lr / n
+    dh = np.dot(dlogits, p["W2"].T, out=w.dh)                                # (N, H)
+    np.dot(h.T, dlogits, out=g["W2"])                                        # (H, V)
+    np.dot(ones, dlogits, out=g["b2"])
+    # dhpreact = (1 - h^2) * dh, in the dh buffer
+    one_minus_h2 = np.multiply(h, h, out=w.scratch)
+    np.subtract(1.0, one_minus_h2, out=one_minus_h2)
+    dhpreact = np.multiply(dh, one_minus_h2, out=dh)                         # (N, H)
+    dbnbias = np.dot(ones, dhpreact, out=g["bnbias"][0])                     # (H,)
+    # dbngain = sum(bnraw * dhpreact) with bnraw = bndiff * bnvar_inv
+    dbngain = np.dot(ones, np.multiply(bndiff, dhpreact, out=w.scratch), out=g["bngain"][0])
+    dbngain *= bnvar_inv
+    # batchnorm backward (exercise 3), its two batch sums taken from dbnbias and dbngain:
+    # dhprebn = bnscale * (dhpreact - bnraw * dbngain/(n-1)) - bnscale * dbnbias/n.
+    # The last term is the same in every row, so it is left out here: it cancels in dW1
+    # against the centred embcen, it is removed from dembcat by subtracting the batch
+    # mean of that smaller (N, T*E) array (saves 1.5 us), and db1, the batch sum of
+    # dhprebn, is exactly 0
+    coef = np.multiply(dbngain, bnvar_inv, out=w.colH)                       # (H,)
+    coef /= n - 1
+    dhprebn = np.multiply(bndiff, coef, out=w.scratch)                       # (N, H)
+    np.subtract(dhpreact, dhprebn, out=dhprebn)
+    dhprebn *= bnscale                                                       # + a row constant
+    np.dot(embcen.T, dhprebn, out=g["W1"])                                   # (T*E, H)
+    g["b1"][...] = 0
+    dembcat = np.dot(dhprebn, p["W1"].T, out=w.dembcat)                      # (N, T*E)
+    dembcat -= np.dot(w.ones_n, dembcat, out=w.embmean)
+    # the scatter-add into C's rows as a one-hot matmul, repeated characters adding up:
+    # 3.5 us, where np.add.at takes 8
+    w.onehot.fill(0)
+    w.onehot[Xb.reshape(-1), w.positions] = 1                                # (V, N*T)
+    np.dot(w.onehot, dembcat.reshape(-1, emb.shape[2]), out=g["C"])          # (V, E)
+    # update ----------------------------------------------------------------------
+    # one check and one subtraction over all parameters, not seven of each. The sum
+    # of all gradients is inf or nan if any of them is; finite gradients could only
+    # overflow it past 3e38 in float32, far past any step that trains (0.5 us,
+    # where np.isfinite(gflat).all() takes 1.8)
+    finite = math.isfinite(loss) and math.isfinite(np.dot(w.ones_flat, w.gflat))
+    if finite:
+        # the padding between views is zero in both buffers and stays zero
+        w.flat -= w.gflat
+    return loss, finite

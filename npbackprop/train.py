@@ -197,6 +197,9 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
     checkpoint.save_json(out_dir / CONFIG_FILE, run_config)
 
     Xtr, Ytr = dataset.Xtr, dataset.Ytr
+    # the fast step works in preallocated buffers; the parameters become views into them
+    ws = model.Workspace(state.params, cfg.batch_size)
+    state.params = ws.params
     start_step, t0 = state.step, time.perf_counter()
     seconds_before = state.seconds
     # overflow is detected below and reported with its step; numpy's warnings would only add noise
@@ -209,7 +212,7 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
             # minibatch, drawn uniformly with replacement from the training split
             ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
             loss, finite = model.sgd_step(state.params, Xtr[ix], Ytr[ix],
-                                          learning_rate(step, cfg))
+                                          learning_rate(step, cfg), ws)
             if not finite:
                 raise Diverged(
                     f"step {step}: the loss or a gradient is not finite (loss {loss}); "
