@@ -1,0 +1,138 @@
+"""`npbackprop bench`: time the training step, side by side with eager PyTorch.
+
+    npbackprop bench                        # the side-by-side table and the BLAS-thread table
+    npbackprop bench --scaling --full-run   # also the size sweep and the default 200k-step run
+    npbackprop bench --only scaling --json scaling.json
+
+The cli wires it in with `bench_cmd.add_parser(sub)`; `main(argv)` runs it
+on its own (the scripts in benchmarks/ do). The measuring lives in bench.py.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from npbackprop import bench, data
+from npbackprop.errors import NpbackpropError
+
+PARTS = ("step", "threads", "scaling", "full-run")
+DEFAULT_PARTS = ("step", "threads")
+
+
+def _say(message):
+    print(message, flush=True)
+
+
+def _add_options(p, default_parts=DEFAULT_PARTS):
+    p.add_argument("-i", "--input-file", help="names, one per line (default: found as for train)")
+    p.add_argument("--rounds", type=int, default=15, help="timed rounds per table; each round "
+                   "runs every variant once, interleaved")
+    p.add_argument("--steps-per-round", type=int, default=200, help="steps per variant per "
+                   "round (the scaling table uses a tenth of it)")
+    p.add_argument("--warmup-rounds", type=int, default=1, help="untimed rounds first")
+    p.add_argument("--threads", type=int, default=1, help="BLAS (and torch) threads, pinned "
+                   "for the benchmark")
+    p.add_argument("--no-torch", action="store_true", help="skip the torch variants")
+    p.add_argument("--scaling", action="store_true", help="also time the fast step for "
+                   "n_hidden 64-1024 and batch 32-512")
+    p.add_argument("--full-run", action="store_true", help="also train the default 200,000-step "
+                   "run and time it")
+    p.add_argument("--max-steps", type=int, default=None, help="steps of --full-run (default: "
+                   "the lecture's 200,000)")
+    p.add_argument("--only", action="append", choices=PARTS, metavar="PART", help="run only "
+                   f"this part ({', '.join(PARTS)}); repeatable (default: "
+                   f"{' '.join(default_parts)}, plus --scaling/--full-run)")
+    p.add_argument("--json", metavar="PATH", help="also write every result to this JSON file")
+    p.add_argument("-v", "--verbose", action="store_true", help="print each round's times")
+    p.set_defaults(func=cmd_bench, default_parts=default_parts)
+
+
+def add_parser(sub):
+    """Add the `bench` sub-command to an argparse subparsers object."""
+    p = sub.add_parser("bench", help="time the training step, side by side with eager torch",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description=__doc__.splitlines()[0])
+    _add_options(p)
+    return p
+
+
+def _parts(args):
+    if args.only:
+        return [p for p in PARTS if p in args.only]
+    chosen = set(args.default_parts)
+    if args.scaling:
+        chosen.add("scaling")
+    if args.full_run:
+        chosen.add("full-run")
+    return [p for p in PARTS if p in chosen]
+
+
+def cmd_bench(args):
+    for name in ("rounds", "steps_per_round", "threads"):
+        if getattr(args, name) < 1:
+            raise NpbackpropError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup_rounds < 0:
+        raise NpbackpropError("--warmup-rounds must not be negative")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise NpbackpropError("--max-steps must be at least 1")
+    log = _say if args.verbose else bench._no_log
+    path = data.find_names_file(args.input_file, log=_say)
+    dataset = data.load_dataset(path, block_size=3)
+    with bench.pinned_threads(args.threads):
+        results = {"data": str(path), "machine": bench.machine_info()}
+        _say(bench.format_machine(results["machine"]))
+        _run_parts(args, dataset, results, log)
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise NpbackpropError(f"cannot write --json {args.json}: {e.strerror}") from None
+        _say(f"\nresults written to {args.json}")
+    return 0
+
+
+def _run_parts(args, dataset, results, log):
+    for part in _parts(args):
+        _say("")
+        if part == "step":
+            r = bench.bench_step(dataset, rounds=args.rounds, steps_per_round=args.steps_per_round,
+                                 warmup_rounds=args.warmup_rounds, threads=args.threads,
+                                 use_torch=not args.no_torch, log=log)
+            text = bench.format_step_table(r)
+        elif part == "threads":
+            r = bench.bench_threads(dataset, rounds=args.rounds,
+                                    steps_per_round=max(1, args.steps_per_round // 4), log=log)
+            text = bench.format_threads_table(r)
+        elif part == "scaling":
+            r = bench.bench_scaling(dataset, rounds=args.rounds,
+                                    steps_per_round=max(1, args.steps_per_round // 10),
+                                    threads=args.threads, log=log)
+            text = bench.format_scaling_table(r)
+        else:
+            _say(f"training {args.max_steps or 200_000:,} steps...")
+            r = bench.bench_full_run(dataset, max_steps=args.max_steps, threads=args.threads,
+                                     log=log)
+            text = bench.format_full_run(r)
+        results[part] = r
+        _say(text)
+
+
+def main(argv=None, prog="npbackprop bench", default_parts=DEFAULT_PARTS, description=None):
+    """Run the bench command on its own; the scripts in benchmarks/ call this."""
+    parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_options(parser, default_parts)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NpbackpropError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

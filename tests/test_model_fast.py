@@ -1,0 +1,137 @@
+"""The fast training step against the layered one: same numbers up to rounding."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from npbackprop import model
+from npbackprop.chunked import PARAM_NAMES
+from strategies import make_case, seeds, sizes
+
+LR = 0.1
+
+
+def layered_step(params, Xb, Yb, lr=LR):
+    """forward_backward and the update, on a copy: (loss, grads, new params)."""
+    loss, grads = model.forward_backward(params, Xb, Yb)
+    return float(loss), grads, {k: params[k] - lr * grads[k] for k in PARAM_NAMES}
+
+
+def assert_step_matches(params, Xb, Yb, rtol):
+    loss, grads, after = layered_step(params, Xb, Yb)
+    ws = model.Workspace(params, Xb.shape[0])
+    fast_loss, finite = model.fused_sgd_step(ws, Xb, Yb, LR)
+    assert finite
+    assert fast_loss == pytest.approx(loss, rel=rtol)
+    biggest = max(np.abs(grads[k]).max() for k in PARAM_NAMES)
+    for k in PARAM_NAMES:
+        assert ws.params[k].dtype == params[k].dtype and ws.params[k].shape == params[k].shape
+        scale = np.abs(after[k]).max()
+        np.testing.assert_allclose(ws.params[k], after[k], rtol=rtol, atol=rtol * scale,
+                                   err_msg=f"{k} after the update")
+        # ws.grads holds lr * grad. Gradients behind batchnorm are differences of larger
+        # terms (at N=2 all but eps cancels; db1 is exactly 0 here and rounding noise
+        # there), so they are judged at the scale of the largest gradient
+        np.testing.assert_allclose(ws.grads[k] / LR, grads[k], rtol=rtol, atol=rtol * biggest,
+                                   err_msg=f"d{k}")
+    assert not ws.grads["b1"].any()
+
+
+@given(seeds, sizes())
+def test_fast_step_equals_layered_float64(seed, sz):
+    assert_step_matches(*make_case(seed, **sz), rtol=1e-12)
+
+
+@given(seeds, sizes())
+def test_fast_step_is_close_to_layered_float32(seed, sz):
+    assert_step_matches(*make_case(seed, **sz, dtype=np.float32), rtol=2e-4)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-4)])
+@pytest.mark.parametrize("N, T, E, H, V", [(32, 3, 10, 200, 27), (7, 2, 3, 5, 4), (2, 1, 1, 1, 2)])
+def test_fast_step_at_lecture_and_odd_sizes(dtype, rtol, N, T, E, H, V):
+    params, Xb, Yb = make_case(N + H, N, T, E, H, V, dtype=dtype)
+    # every character repeated: the scatter into C must add up repeats
+    Xb[N // 2:] = Xb[0]
+    Xb[0, 0] = (Xb[1, 0] + 1) % V
+    assert_step_matches(params, Xb, Yb, rtol)
+
+
+def test_many_steps_track_the_layered_steps():
+    params, _, _ = make_case(0, 16, 3, 4, 12, 9)
+    rng = np.random.default_rng(1)
+    ws = model.Workspace(params, 16)
+    layered = {k: v.copy() for k, v in params.items()}
+    for _ in range(50):
+        Xb, Yb = rng.integers(0, 9, (16, 3)), rng.integers(0, 9, 16)
+        loss, finite = model.sgd_step(ws.params, Xb, Yb, LR, ws)
+        ref_loss, ref_finite = model.sgd_step(layered, Xb, Yb, LR)
+        assert finite and ref_finite and loss == pytest.approx(ref_loss, rel=1e-11)
+    for k in PARAM_NAMES:
+        np.testing.assert_allclose(ws.params[k], layered[k], rtol=1e-10,
+                                   atol=1e-10 * np.abs(layered[k]).max(), err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shift", [1e3, -1e4])
+def test_logits_out_of_exps_range_take_the_shifted_softmax(dtype, shift):
+    # logits far above exp's range overflow it, far below underflow it: the step must
+    # notice and redo the softmax shifted by each row's max, as the layered one does
+    params, Xb, Yb = make_case(3, 8, 2, 3, 4, 5, dtype=dtype)
+    params["b2"] = (params["b2"] + shift).astype(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        assert_step_matches(params, Xb, Yb, rtol=1e-12 if dtype == np.float64 else 2e-4)
+
+
+def test_a_step_carries_nothing_over_in_the_workspace():
+    params, Xb, Yb = make_case(4, 6, 3, 4, 5, 7)
+    fresh = model.Workspace(params, 6)
+    used = model.Workspace(params, 6)
+    other_X, other_Y = np.roll(Xb, 1, axis=0), np.roll(Yb, 2)
+    for _ in range(3):
+        model.fused_sgd_step(used, other_X, other_Y, 0.5)
+    used.flat[...] = fresh.flat
+    assert model.fused_sgd_step(used, Xb, Yb, LR) == model.fused_sgd_step(fresh, Xb, Yb, LR)
+    np.testing.assert_array_equal(used.flat, fresh.flat)
+    np.testing.assert_array_equal(used.gflat, fresh.gflat)
+
+
+def test_workspace_copies_params_into_one_flat_buffer():
+    params, _, _ = make_case(5, 4, 3, 2, 6, 5, dtype=np.float32)
+    ws = model.Workspace(params, 4)
+    for k in PARAM_NAMES:
+        np.testing.assert_array_equal(ws.params[k], params[k])
+        assert np.shares_memory(ws.params[k], ws.flat)
+        assert np.shares_memory(ws.grads[k], ws.gflat)
+        assert not np.shares_memory(ws.params[k], params[k])
+        assert ws.params[k].flags.c_contiguous and ws.params[k].dtype == np.float32
+    assert ws.flat.dtype == ws.gflat.dtype == np.float32
+
+
+def test_non_finite_gradients_leave_the_params_alone():
+    params, Xb, Yb = make_case(6, 5, 2, 3, 4, 5)
+    params["W2"][0, 0] = np.nan
+    ws = model.Workspace(params, 5)
+    before = ws.flat.copy()
+    loss, finite = model.sgd_step(ws.params, Xb, Yb, LR, ws)
+    assert not finite
+    np.testing.assert_array_equal(ws.flat, before)
+    assert model.sgd_step({k: v.copy() for k, v in params.items()}, Xb, Yb, LR)[1] is False
+
+
+def test_refusals():
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = model.Workspace(params, 5)
+    with pytest.raises(ValueError, match="made for 5"):
+        model.fused_sgd_step(ws, Xb[:4], Yb[:4], LR)
+    with pytest.raises(ValueError, match="ws.params"):
+        model.sgd_step(params, Xb, Yb, LR, ws)
+    with pytest.raises(ValueError, match="one dtype"):
+        model.Workspace({**params, "C": params["C"].astype(np.float32)}, 5)
+    # an index out of range raises before any update
+    before = ws.flat.copy()
+    bad = Xb.copy()
+    bad[0, 0] = 99
+    with pytest.raises(IndexError):
+        model.fused_sgd_step(ws, bad, Yb, LR)
+    np.testing.assert_array_equal(ws.flat, before)
