@@ -190,6 +190,8 @@ class Workspace:
             return {k: buf[o:o + params[k].size].reshape(params[k].shape)
                     for k, o in zip(PARAM_NAMES, offsets)}
         self.params, self.grads = views(self.flat), views(self.gflat)
+        self.param_views = tuple(self.params[k] for k in PARAM_NAMES)
+        self.grad_views = tuple(self.grads[k] for k in PARAM_NAMES)
         for k in PARAM_NAMES:
             self.params[k][...] = params[k]
         (V, E), (TE, H) = params["C"].shape, params["W1"].shape
@@ -223,54 +225,55 @@ def fused_sgd_step(ws, Xb, Yb, lr):
     not finite, and returns (loss as a float, finite). ws.grads then holds lr
     times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
     """
-    p, g, w = ws.params, ws.grads, ws
+    C, W1, b1, W2, b2, bngain, bnbias = ws.param_views
+    dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.grad_views
     n = Xb.shape[0]
-    if n != w.batch_size:
-        raise ValueError(f"a batch of {n} rows, but the workspace was made for {w.batch_size}")
-    ones = w.ones_N
+    if n != ws.batch_size:
+        raise ValueError(f"a batch of {n} rows, but the workspace was made for {ws.batch_size}")
+    ones = ws.ones_N
     # forward ---------------------------------------------------------------------
     # mode="wrap" skips take's bounds-checked buffered copy (0.9 us, not 1.3); an index
     # out of range still raises, in the one-hot scatter below, before any update
-    emb = np.take(p["C"], Xb, axis=0, out=w.emb, mode="wrap")                # (N, T, E)
-    embcat = emb.reshape(n, -1)                                              # (N, T*E), a view
+    emb = np.take(C, Xb, axis=0, out=ws.emb, mode="wrap")                        # (N, T, E)
+    embcat = emb.reshape(n, -1)                                                  # (N, T*E), a view
     # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
     # input instead of the (N, H) output saves a pass (1.2 us), and b1, which the
     # mean cancels exactly, never enters (it would change only rounding)
     # every batch sum is a matrix-vector product, ones/n @ x: 0.5 us, x.mean(0) 2.5
-    embmean = np.dot(w.ones_n, embcat, out=w.embmean)                        # (T*E,)
-    embcen = np.subtract(embcat, embmean, out=w.embcen)                      # (N, T*E)
-    bndiff = np.dot(embcen, p["W1"], out=w.bndiff)                           # (N, H)
-    bndiff2 = np.multiply(bndiff, bndiff, out=w.scratch)
-    bnvar_inv = np.dot(w.ones_n1, bndiff2, out=w.bnvar_inv)                  # (H,) bnvar
+    embmean = np.dot(ws.ones_n, embcat, out=ws.embmean)                          # (T*E,)
+    embcen = np.subtract(embcat, embmean, out=ws.embcen)                         # (N, T*E)
+    bndiff = np.dot(embcen, W1, out=ws.bndiff)                                   # (N, H)
+    bndiff2 = np.multiply(bndiff, bndiff, out=ws.scratch)
+    bnvar_inv = np.dot(ws.ones_n1, bndiff2, out=ws.bnvar_inv)                    # (H,) bnvar
     bnvar_inv += BN_EPS
     bnvar_inv **= -0.5
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias
     # saves one (N, H) pass, 1.4 us; the backward uses bndiff and bnvar_inv instead
-    bnscale = np.multiply(p["bngain"][0], bnvar_inv, out=w.bnscale)          # (H,)
-    h = np.multiply(bndiff, bnscale, out=w.h)
-    h += p["bnbias"]
-    np.tanh(h, out=h)                                                        # (N, H)
-    logits = np.dot(h, p["W2"], out=w.logits)                                # (N, V)
-    logits += p["b2"]
+    bnscale = np.multiply(bngain[0], bnvar_inv, out=ws.bnscale)                  # (H,)
+    h = np.multiply(bndiff, bnscale, out=ws.h)
+    h += bnbias
+    np.tanh(h, out=h)                                                            # (N, H)
+    logits = np.dot(h, W2, out=ws.logits)                                        # (N, V)
+    logits += b2
     # the target's entry of each row by flat index: 0.1 us, where [rows, Yb] takes 0.7
-    picks = np.add(w.row_starts, Yb, out=w.picks)                            # (N,)
-    picked = logits.ravel()[picks]                                           # (N,)
+    picks = np.add(ws.row_starts, Yb, out=ws.picks)                              # (N,)
+    picked = logits.ravel()[picks]                                               # (N,)
     # softmax without the row-max shift: while the logits stay well inside exp's range,
     # as they do in any run that trains, exp(logits) is as exact as exp(norm_logits).
     # The shift's two passes cost 3.4 us, the check that replaces it 0.9: a row out of
     # range shows as an inf or a near-zero counts_sum, and then the softmax is redone
     # shifted by each row's max
-    counts = np.exp(logits, out=w.counts)                                    # (N, V)
-    counts_sum = np.dot(counts, w.ones_V, out=w.rowN)                        # (N,)
+    counts = np.exp(logits, out=ws.counts)                                       # (N, V)
+    counts_sum = np.dot(counts, ws.ones_V, out=ws.rowN)                          # (N,)
     # loss = mean(log counts_sum - picked): N logs, no (N, V) logprobs
-    in_range = np.minimum.reduce(counts_sum) > w.tiny
+    in_range = np.minimum.reduce(counts_sum) > ws.tiny
     if in_range:
-        logsums = np.log(counts_sum, out=w.rowN2)
-        loss = float(np.dot(ones, logsums) - np.dot(ones, picked)) / n
+        losses = np.subtract(np.log(counts_sum, out=ws.rowN2), picked, out=ws.rowN2)
+        loss = float(np.dot(ones, losses)) / n
     if not (in_range and math.isfinite(loss)):
-        logit_maxes = np.maximum.reduce(logits, axis=1)                      # (N,)
-        counts = np.exp(logits - logit_maxes[:, None], out=w.counts)
-        counts_sum = np.dot(counts, w.ones_V, out=w.rowN)
+        logit_maxes = np.maximum.reduce(logits, axis=1)                          # (N,)
+        counts = np.exp(logits - logit_maxes[:, None], out=ws.counts)
+        counts_sum = np.dot(counts, ws.ones_V, out=ws.rowN)
         loss = float(np.dot(ones, np.log(counts_sum)) - np.dot(ones, picked - logit_maxes)) / n
     # backward --------------------------------------------------------------------
     # every gradient is linear in the loss's upstream gradient; seeding it with lr
@@ -278,46 +281,46 @@ def fused_sgd_step(ws, Xb, Yb, lr):
     # subtraction (saves a pass over all parameters, 0.9 us)
     # dlogits = lr * (probs - onehot(Yb)) / n, in the counts buffer
     counts_sum *= n / lr
-    dlogits = np.divide(counts, counts_sum[:, None], out=counts)             # (N, V)
+    dlogits = np.divide(counts, counts_sum[:, None], out=counts)                 # (N, V)
     dlogits.ravel()[picks] -= lr / n
-    dh = np.dot(dlogits, p["W2"].T, out=w.dh)                                # (N, H)
-    np.dot(h.T, dlogits, out=g["W2"])                                        # (H, V)
-    np.dot(ones, dlogits, out=g["b2"])
+    dh = np.dot(dlogits, W2.T, out=ws.dh)                                        # (N, H)
+    np.dot(h.T, dlogits, out=dW2)                                                # (H, V)
+    np.dot(ones, dlogits, out=db2)
     # dhpreact = (1 - h^2) * dh, in the dh buffer
-    one_minus_h2 = np.multiply(h, h, out=w.scratch)
+    one_minus_h2 = np.multiply(h, h, out=ws.scratch)
     np.subtract(1.0, one_minus_h2, out=one_minus_h2)
-    dhpreact = np.multiply(dh, one_minus_h2, out=dh)                         # (N, H)
-    dbnbias = np.dot(ones, dhpreact, out=g["bnbias"][0])                     # (H,)
+    dhpreact = np.multiply(dh, one_minus_h2, out=dh)                             # (N, H)
+    np.dot(ones, dhpreact, out=dbnbias[0])                                       # (1, H)
     # dbngain = sum(bnraw * dhpreact) with bnraw = bndiff * bnvar_inv
-    dbngain = np.dot(ones, np.multiply(bndiff, dhpreact, out=w.scratch), out=g["bngain"][0])
-    dbngain *= bnvar_inv
+    np.dot(ones, np.multiply(bndiff, dhpreact, out=ws.scratch), out=dbngain[0])
+    dbngain *= bnvar_inv                                                         # (1, H)
     # batchnorm backward (exercise 3), its two batch sums taken from dbnbias and dbngain:
     # dhprebn = bnscale * (dhpreact - bnraw * dbngain/(n-1)) - bnscale * dbnbias/n.
     # The last term is the same in every row, so it is left out here: it cancels in dW1
     # against the centred embcen, it is removed from dembcat by subtracting the batch
     # mean of that smaller (N, T*E) array (saves 1.5 us), and db1, the batch sum of
     # dhprebn, is exactly 0
-    coef = np.multiply(dbngain, bnvar_inv, out=w.colH)                       # (H,)
+    coef = np.multiply(dbngain[0], bnvar_inv, out=ws.colH)                       # (H,)
     coef /= n - 1
-    dhprebn = np.multiply(bndiff, coef, out=w.scratch)                       # (N, H)
+    dhprebn = np.multiply(bndiff, coef, out=ws.scratch)                          # (N, H)
     np.subtract(dhpreact, dhprebn, out=dhprebn)
-    dhprebn *= bnscale                                                       # + a row constant
-    np.dot(embcen.T, dhprebn, out=g["W1"])                                   # (T*E, H)
-    g["b1"][...] = 0
-    dembcat = np.dot(dhprebn, p["W1"].T, out=w.dembcat)                      # (N, T*E)
-    dembcat -= np.dot(w.ones_n, dembcat, out=w.embmean)
+    dhprebn *= bnscale                                                           # + a row constant
+    np.dot(embcen.T, dhprebn, out=dW1)                                           # (T*E, H)
+    db1[...] = 0
+    dembcat = np.dot(dhprebn, W1.T, out=ws.dembcat)                              # (N, T*E)
+    dembcat -= np.dot(ws.ones_n, dembcat, out=ws.embmean)
     # the scatter-add into C's rows as a one-hot matmul, repeated characters adding up:
     # 3.5 us, where np.add.at takes 8
-    w.onehot.fill(0)
-    w.onehot[Xb.reshape(-1), w.positions] = 1                                # (V, N*T)
-    np.dot(w.onehot, dembcat.reshape(-1, emb.shape[2]), out=g["C"])          # (V, E)
+    ws.onehot.fill(0)
+    ws.onehot[Xb.reshape(-1), ws.positions] = 1                                  # (V, N*T)
+    np.dot(ws.onehot, dembcat.reshape(-1, emb.shape[2]), out=dC)                 # (V, E)
     # update ----------------------------------------------------------------------
     # one check and one subtraction over all parameters, not seven of each. The sum
     # of all gradients is inf or nan if any of them is; finite gradients could only
     # overflow it past 3e38 in float32, far past any step that trains (0.5 us,
     # where np.isfinite(gflat).all() takes 1.8)
-    finite = math.isfinite(loss) and math.isfinite(np.dot(w.ones_flat, w.gflat))
+    finite = math.isfinite(loss) and math.isfinite(np.dot(ws.ones_flat, ws.gflat))
     if finite:
         # the padding between views is zero in both buffers and stays zero
-        w.flat -= w.gflat
+        ws.flat -= ws.gflat
     return loss, finite
