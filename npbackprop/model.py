@@ -82,11 +82,23 @@ def _preact(params, X):
 def calibrate(params, X):
     """Batchnorm statistics over a whole split (the lecture's calibration cell).
 
-    Returns (bnmean, bnvar), each (1, H): the mean and the Bessel-corrected
-    variance of the pre-activations over all contexts X (M, T).
+    Returns (bnmean, bnvar), each (1, H) in the parameters' dtype: the mean
+    and the Bessel-corrected variance of the pre-activations over all
+    contexts X (M, T). hprebn = embcat @ W1 + b1 is linear in embcat, so
+    they come from the (T*E,) mean and (T*E, T*E) covariance of embcat, in
+    float64, without the (M, H) pre-activations: 25 ms instead of 90 on the
+    lecture's 182,625 training contexts, and every checkpoint calibrates.
     """
-    hpreact = _preact(params, X)
-    return hpreact.mean(0, keepdims=True), hpreact.var(0, ddof=1, keepdims=True)
+    dtype = params["C"].dtype
+    embcat = params["C"][X].reshape(X.shape[0], -1).astype(np.float64)        # (M, T*E)
+    embmean = embcat.mean(0)
+    embcat -= embmean
+    cov = embcat.T @ embcat / (X.shape[0] - 1)                                 # (T*E, T*E)
+    W1 = params["W1"].astype(np.float64)
+    bnmean = embmean @ W1 + params["b1"]                                       # (H,)
+    # column j's variance is W1[:, j] @ cov @ W1[:, j]; rounding must not make it negative
+    bnvar = np.maximum(((cov @ W1) * W1).sum(0), 0.0)                          # (H,)
+    return bnmean.astype(dtype)[None, :], bnvar.astype(dtype)[None, :]
 
 
 def logits_eval(params, bnmean, bnvar, X):

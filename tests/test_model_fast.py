@@ -135,3 +135,17 @@ def test_refusals():
     with pytest.raises(IndexError):
         model.fused_sgd_step(ws, bad, Yb, LR)
     np.testing.assert_array_equal(ws.flat, before)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 1e-5)])
+def test_calibrate_equals_the_statistics_of_the_preactivations(dtype, rtol):
+    # calibrate never forms the (M, H) pre-activations; here they are, in float64
+    params, _, _ = make_case(8, 2, 3, 4, 30, 9, dtype=dtype)
+    X = np.random.default_rng(9).integers(0, 9, (5000, 3))
+    bnmean, bnvar = model.calibrate(params, X)
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+    hpreact = p64["C"][X].reshape(len(X), -1) @ p64["W1"] + p64["b1"]
+    assert bnmean.dtype == bnvar.dtype == dtype and bnmean.shape == bnvar.shape == (1, 30)
+    np.testing.assert_allclose(bnmean, hpreact.mean(0, keepdims=True), rtol=rtol,
+                               atol=rtol * np.abs(hpreact).max())
+    np.testing.assert_allclose(bnvar, hpreact.var(0, ddof=1, keepdims=True), rtol=rtol)
