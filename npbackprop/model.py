@@ -171,7 +171,7 @@ def sgd_step(params, Xb, Yb, lr, ws=None):
 # T 3, E 10, H 200, V 27, float32) on a 2-core AMD EPYC with numpy 2.4 and
 # OpenBLAS on one thread, where sgd_step above takes about 125 us a step and
 # fused_sgd_step about 65 (benchmarks/RESULTS.md). Of those 65, the six
-# matmuls take about 30 and numpy's fixed cost per call (about 55 calls) most
+# matmuls take about 30 and numpy's fixed cost per call (about 50 calls) most
 # of the rest, so the tricks mostly remove calls and passes over (N, H) arrays.
 
 def _aligned(size, align=16):
@@ -193,6 +193,9 @@ class Workspace:
         dtype = params["C"].dtype
         if any(params[k].dtype != dtype for k in PARAM_NAMES):
             raise ValueError("all parameters must share one dtype")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (batchnorm's variance divides "
+                             f"by N - 1), got {batch_size}")
         # each view starts on a 64-byte boundary, as a fresh array would
         offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
         self.flat = np.zeros(offsets[-1], dtype)
@@ -223,8 +226,8 @@ class Workspace:
         self.picks = np.empty(N, np.intp)
         self.ones_N, self.ones_V = np.ones(N, dtype), np.ones(V, dtype)
         self.ones_flat = np.ones(self.gflat.size, dtype)
-        # batch means and the Bessel-corrected variance as ones/n @ x, ones/(n-1) @ x
-        self.ones_n, self.ones_n1 = np.full(N, 1 / N, dtype), np.full(N, 1 / (N - 1), dtype)
+        # batch means and the Bessel-corrected variance as inv_n @ x and inv_n1 @ x
+        self.inv_n, self.inv_n1 = np.full(N, 1 / N, dtype), np.full(N, 1 / (N - 1), dtype)
         self.colH, self.bnvar_inv, self.bnscale = (np.empty(H, dtype) for _ in range(3))
         self.rowN, self.rowN2 = np.empty(N, dtype), np.empty(N, dtype)   # (N,) per example
 
@@ -251,12 +254,13 @@ def fused_sgd_step(ws, Xb, Yb, lr):
     # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
     # input instead of the (N, H) output saves a pass (1.2 us), and b1, which the
     # mean cancels exactly, never enters (it would change only rounding)
-    # every batch sum is a matrix-vector product, ones/n @ x: 0.5 us, x.mean(0) 2.5
-    embmean = np.dot(ws.ones_n, embcat, out=ws.embmean)                          # (T*E,)
+    # every batch sum is a matrix-vector product, here inv_n @ x with inv_n = ones/n:
+    # 0.6 us, where x.mean(0) takes 3.7
+    embmean = np.dot(ws.inv_n, embcat, out=ws.embmean)                          # (T*E,)
     embcen = np.subtract(embcat, embmean, out=ws.embcen)                         # (N, T*E)
     bndiff = np.dot(embcen, W1, out=ws.bndiff)                                   # (N, H)
     bndiff2 = np.multiply(bndiff, bndiff, out=ws.scratch)
-    bnvar_inv = np.dot(ws.ones_n1, bndiff2, out=ws.bnvar_inv)                    # (H,) bnvar
+    bnvar_inv = np.dot(ws.inv_n1, bndiff2, out=ws.bnvar_inv)                    # (H,) bnvar
     bnvar_inv += BN_EPS
     bnvar_inv **= -0.5
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias
@@ -267,12 +271,12 @@ def fused_sgd_step(ws, Xb, Yb, lr):
     np.tanh(h, out=h)                                                            # (N, H)
     logits = np.dot(h, W2, out=ws.logits)                                        # (N, V)
     logits += b2
-    # the target's entry of each row by flat index: 0.1 us, where [rows, Yb] takes 0.7
+    # the target's entry of each row by flat index: 0.5 us, where [rows, Yb] takes 0.7
     picks = np.add(ws.row_starts, Yb, out=ws.picks)                              # (N,)
     picked = logits.ravel()[picks]                                               # (N,)
     # softmax without the row-max shift: while the logits stay well inside exp's range,
     # as they do in any run that trains, exp(logits) is as exact as exp(norm_logits).
-    # The shift's two passes cost 3.4 us, the check that replaces it 0.9: a row out of
+    # The shift's two passes cost 3.2 us, the check that replaces it 0.7: a row out of
     # range shows as an inf or a near-zero counts_sum, and then the softmax is redone
     # shifted by each row's max
     counts = np.exp(logits, out=ws.counts)                                       # (N, V)
@@ -320,17 +324,18 @@ def fused_sgd_step(ws, Xb, Yb, lr):
     np.dot(embcen.T, dhprebn, out=dW1)                                           # (T*E, H)
     db1[...] = 0
     dembcat = np.dot(dhprebn, W1.T, out=ws.dembcat)                              # (N, T*E)
-    dembcat -= np.dot(ws.ones_n, dembcat, out=ws.embmean)
+    dembcat -= np.dot(ws.inv_n, dembcat, out=ws.embmean)
     # the scatter-add into C's rows as a one-hot matmul, repeated characters adding up:
-    # 3.5 us, where np.add.at takes 8
+    # 2.8 us, where np.add.at takes 8
     ws.onehot.fill(0)
     ws.onehot[Xb.reshape(-1), ws.positions] = 1                                  # (V, N*T)
     np.dot(ws.onehot, dembcat.reshape(-1, emb.shape[2]), out=dC)                 # (V, E)
     # update ----------------------------------------------------------------------
-    # one check and one subtraction over all parameters, not seven of each. The sum
-    # of all gradients is inf or nan if any of them is; finite gradients could only
-    # overflow it past 3e38 in float32, far past any step that trains (0.5 us,
-    # where np.isfinite(gflat).all() takes 1.8)
+    # one check and one subtraction over all parameters, not seven of each: 1.8 us,
+    # where the per-tensor ones take 15.6. The check is a sum (0.5 us, where
+    # np.isfinite(gflat).all() takes 1.8): inf or nan in any gradient makes it inf or
+    # nan; finite gradients could only overflow it past 3e38 in float32, far past any
+    # step that trains
     finite = math.isfinite(loss) and math.isfinite(np.dot(ws.ones_flat, ws.gflat))
     if finite:
         # the padding between views is zero in both buffers and stays zero

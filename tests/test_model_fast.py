@@ -149,3 +149,9 @@ def test_calibrate_equals_the_statistics_of_the_preactivations(dtype, rtol):
     np.testing.assert_allclose(bnmean, hpreact.mean(0, keepdims=True), rtol=rtol,
                                atol=rtol * np.abs(hpreact).max())
     np.testing.assert_allclose(bnvar, hpreact.var(0, ddof=1, keepdims=True), rtol=rtol)
+
+
+def test_workspace_needs_two_rows():
+    params, _, _ = make_case(10, 2, 1, 2, 3, 4)
+    with pytest.raises(ValueError, match="at least 2"):
+        model.Workspace(params, 1)
