@@ -123,15 +123,9 @@ def main(argv=None, prog="npbackprop bench", default_parts=DEFAULT_PARTS, descri
     parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_options(parser, default_parts)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except NpbackpropError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    # imported here: cli imports this module to add `bench` to its commands
+    from npbackprop.cli import run
+    return run(parser.parse_args(argv), prog)
 
 
 if __name__ == "__main__":

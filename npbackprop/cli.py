@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import check_cmd, data, model, train
+from npbackprop import bench_cmd, check_cmd, data, model, train
 from npbackprop.chunked import PARAM_NAMES
 from npbackprop.errors import NpbackpropError
 
@@ -196,20 +196,25 @@ def build_parser():
     add_sample_parser(sub)
     add_eval_parser(sub)
     check_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args, prog):
+    """Call args.func(args); a user mistake becomes one line on stderr and its exit code."""
     try:
         return args.func(args)
     except NpbackpropError as e:
-        print(f"npbackprop {args.command}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"npbackprop {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return run(args, f"npbackprop {args.command}")
 
 
 if __name__ == "__main__":

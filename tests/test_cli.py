@@ -272,3 +272,13 @@ def test_signal_checkpoints_and_resume_is_exact(tmp_path, names_file, sig, code)
     mb = json.loads((straight / "metrics.json").read_text())
     ma.pop("seconds"), mb.pop("seconds")
     assert ma == mb
+
+
+def test_bench_is_a_command(names_file, tmp_path):
+    out = tmp_path / "bench.json"
+    p = npbackprop("bench", "-i", names_file, "--only", "step", "--rounds", 1,
+                   "--steps-per-round", 2, "--warmup-rounds", 0, "--no-torch", "--json", out,
+                   check=0)
+    assert "npbackprop fused float32" in p.stdout
+    assert "step" in json.loads(out.read_text())
+    user_error(npbackprop("bench", "--rounds", 0), "--rounds")
