@@ -202,12 +202,16 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
     state.params = ws.params
     start_step, t0 = state.step, time.perf_counter()
     seconds_before = state.seconds
+
+    def save_checkpoint():
+        state.seconds = seconds_before + time.perf_counter() - t0
+        state.save(out_dir, dataset, run_config)
+
     # overflow is detected below and reported with its step; numpy's warnings would only add noise
     with _SignalFlag() as stop, np.errstate(over="ignore", invalid="ignore"):
         for step in range(state.step, cfg.max_steps):
             if stop.signum is not None:
-                state.seconds = seconds_before + time.perf_counter() - t0
-                state.save(out_dir, dataset, run_config)
+                save_checkpoint()
                 raise Interrupted(stop.signum, step, out_dir)
             # minibatch, drawn uniformly with replacement from the training split
             ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
@@ -224,18 +228,19 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
                 rate = (step - start_step) / (time.perf_counter() - t0)
                 log(_progress(step, cfg, loss, rate, start_step))
             if state.step % checkpoint_interval == 0 and state.step < cfg.max_steps:
-                state.seconds = seconds_before + time.perf_counter() - t0
-                state.save(out_dir, dataset, run_config)
-    state.seconds = seconds_before + time.perf_counter() - t0
-    state.save(out_dir, dataset, run_config)
-    metrics = evaluate_run(state.params, dataset, out_dir)
+                save_checkpoint()
+        # the final checkpoint too is written with signals held back, so it completes
+        save_checkpoint()
+    if stop.signum is not None:
+        raise Interrupted(stop.signum, state.step, out_dir)
+    metrics = evaluate_run(state.params, dataset)
     metrics.update(step=state.step, seconds=round(state.seconds, 3),
                    split_sizes=dataset.split_sizes)
     checkpoint.save_json(out_dir / METRICS_FILE, metrics)
     return metrics
 
 
-def evaluate_run(params, dataset, out_dir=None, splits=("train", "val", "test")):
+def evaluate_run(params, dataset, splits=("train", "val", "test")):
     """Calibrate batchnorm on the training split, then the loss of each split."""
     bnmean, bnvar = model.calibrate(params, dataset.Xtr)
     return {f"{s}_loss": model.split_loss(params, bnmean, bnvar, *dataset.split(s))
