@@ -73,10 +73,13 @@ def test_many_steps_track_the_layered_steps():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shift", [1e3, -1e4])
-def test_logits_out_of_exps_range_take_the_shifted_softmax(dtype, shift):
-    # logits far above exp's range overflow it, far below underflow it: the step must
-    # notice and redo the softmax shifted by each row's max, as the layered one does
+@pytest.mark.parametrize("where", ["overflow", "underflow", "subnormal"])
+def test_logits_out_of_exps_range_take_the_shifted_softmax(dtype, where):
+    # logits far above exp's range overflow it, far below underflow it to 0, and just
+    # below it make every count subnormal, good to a few digits: the step must notice
+    # and redo the softmax shifted by each row's max, as the layered one does
+    shift = {"overflow": 1e3, "underflow": -1e4,
+             "subnormal": -100.0 if dtype == np.float32 else -740.0}[where]
     params, Xb, Yb = make_case(3, 8, 2, 3, 4, 5, dtype=dtype)
     params["b2"] = (params["b2"] + shift).astype(dtype)
     with np.errstate(over="ignore", under="ignore"):
@@ -106,6 +109,20 @@ def test_workspace_copies_params_into_one_flat_buffer():
         assert not np.shares_memory(ws.params[k], params[k])
         assert ws.params[k].flags.c_contiguous and ws.params[k].dtype == np.float32
     assert ws.flat.dtype == ws.gflat.dtype == np.float32
+
+
+def test_workspace_buffers_start_on_cache_lines():
+    # every buffer and parameter view on a 64-byte boundary: about 1-2 us of the
+    # lecture-size step (benchmarks/RESULTS.md), lost silently if one slips
+    for dtype in (np.float32, np.float64):
+        params, _, _ = make_case(11, 32, 3, 10, 200, 27, dtype=dtype)
+        ws = model.Workspace(params, 32)
+        arrays = {k: v for k, v in vars(ws).items() if isinstance(v, np.ndarray) and v.ndim}
+        arrays.update({f"params[{k!r}]": ws.params[k] for k in PARAM_NAMES})
+        arrays.update({f"grads[{k!r}]": ws.grads[k] for k in PARAM_NAMES})
+        assert len(arrays) > 40
+        for name, a in arrays.items():
+            assert a.ctypes.data % 64 == 0, (name, dtype)
 
 
 def test_non_finite_gradients_leave_the_params_alone():
