@@ -1,17 +1,30 @@
 """The tricks of model.fused_sgd_step, each timed against what it replaces.
 
-Micro-benchmarks at the lecture's sizes (N 32, T 3, E 10, H 200, V 27,
-float32, one BLAS thread): best of several timeit repeats, in microseconds
-per call. The numbers quoted in model.py's comments come from this table.
+Two tables at the lecture's sizes (N 32, T 3, E 10, H 200, V 27, float32,
+one BLAS thread). First, micro-benchmarks: each trick's statement against
+the one it replaces, in microseconds per call. Second (--ablation), the
+whole step with one trick undone at a time, in microseconds per step: each
+variant is fused_sgd_step's own source with a few lines put back the way
+they were, so the table says what each trick buys in place. In both, the
+statements (or variants) alternate within every round and the numbers are
+medians over the rounds. The numbers quoted in model.py's comments come from
+these tables.
 
-    python benchmarks/bench_tricks.py
+    python benchmarks/bench_tricks.py --ablation
 """
 
 import argparse
+import gc
+import inspect
 import math
+import re
+import statistics
 import sys
+import textwrap
+import time
 import timeit
 from pathlib import Path
+from unittest import mock
 
 # run from a checkout without installing: the package is beside this folder
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,20 +41,30 @@ N, T, E, H, V = 32, 3, 10, 200, 27
 TRICKS = [
     ("batch sum of an (N, H) array", "x.sum(0)", "np.dot(ones, x, out=colH)", 1),
     ("batch mean of an (N, H) array", "x.mean(0)", "np.dot(ones_n, x, out=colH)", 1),
-    ("(N, H) op with an (H,) row, vs same shape", "np.multiply(x, row, out=y)",
-     "np.multiply(x, x2, out=y)", 1),
+    ("x * row on (N, H): broadcast vs tile + same shape", "np.multiply(x, row, out=y)",
+     "tileH[...] = row; np.multiply(x, tileH, out=y)", 1),
+    ("x - row on (N, T*E): broadcast vs tile", "np.subtract(e, erow, out=e2)",
+     "tileTE[...] = erow; np.subtract(e, tileTE, out=e2)", 1),
+    ("counts / counts_sum on (N, V): broadcast vs tile", "np.divide(L, rowN_col, out=L2)",
+     "tileV[...] = rowN_col; np.divide(L, tileV, out=L2)", 1),
+    ("a call: np.multiply(out=) vs local, positional", "np.multiply(x, x2, out=y)",
+     "multiply(x, x2, y)", 1),
+    ("scalar operand: Python float vs 0-d array", "np.add(colH, 1e-5, out=colH)",
+     "np.add(colH, eps, out=colH)", 1),
+    ("(1, H) *= (H,) vs (H,) *= (H,)", "gain1H *= oneH", "np.multiply(gainH, oneH, out=gainH)", 1),
     ("tanh of (N, H), new array vs out=", "np.tanh(x)", "np.tanh(x, out=y)", 1),
-    ("embedding gather", "np.take(C, Xb, axis=0, out=emb)",
-     "np.take(C, Xb, axis=0, out=emb, mode='wrap')", 1),
+    ("embedding gather: np.take vs the method", "np.take(C, Xb, axis=0, out=emb)",
+     "C.take(Xb, 0, emb)", 1),
+    ("one-hot: fill + fancy set vs identity rows",
+     "onehotVN.fill(0); onehotVN[Xflat, positions] = 1", "eye.take(Xb, 0, onehot, 'wrap')", 1),
     ("dC scatter-add: add.at vs one-hot matmul", "dC.fill(0); np.add.at(dC, Xflat, demb)",
-     "onehot.fill(0); onehot[Xflat, positions] = 1; np.dot(onehot, demb, out=dC)", 1),
+     "eye.take(Xb, 0, onehot, 'wrap'); np.dot(onehotT, demb, out=dC)", 1),
     ("softmax row-max shift vs the range check", "np.subtract(L, "
-     "np.maximum.reduce(L, axis=1, out=rowN)[:, None], out=L2)",
-     "np.minimum.reduce(rowN) > 1e-30", 1),
-    ("row max: np.max vs maximum.reduce", "np.max(L, axis=1, out=rowN)",
-     "np.maximum.reduce(L, axis=1, out=rowN)", 1),
+     "np.maximum.reduce(L, axis=1, out=rowN)[:, None], out=L2)", "rowN[rowN.argmin()] > 1e-30", 1),
+    ("row min: np.minimum.reduce vs argmin", "np.minimum.reduce(rowN) > 1e-30",
+     "rowN[rowN.argmin()] > 1e-30", 1),
     ("targets' entries: [rows, Yb] vs flat index", "L[rows, Yb]",
-     "L.ravel()[np.add(row_starts, Yb, out=picks)]", 1),
+     "Lflat[np.add(row_starts, Yb, out=picks)]", 1),
     ("finite check: 7 isfinite vs one sum", "all(np.isfinite(g).all() for g in grads)",
      "math.isfinite(np.dot(ones_flat, gflat))", 1),
     ("SGD update: 7 p -= lr*g vs one flat -=", "for p, g in zip(ps, grads): p -= 0.1 * g",
@@ -50,56 +73,220 @@ TRICKS = [
      "Xtr[ix]; Ytr[ix]", "ix = rng.integers(0, M, N * 1000); Xtr[ix]; Ytr[ix]", 1000),
 ]
 
+# The whole step with one trick undone: (what, [(text in fused_sgd_step, what it was)]).
+# A variant whose text is not found in the source says so: update it with the step.
+_TILES = [
+    ("    ws.tileTE[...] = dot(ws.inv_n, embcat, ws.embmean)\n"
+     "    embcen = subtract(embcat, ws.tileTE, ws.embcen)",
+     "    embcen = subtract(embcat, dot(ws.inv_n, embcat, ws.embmean), ws.embcen)"),
+    ("    bnscale = ws.tileH\n    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)",
+     "    bnscale = multiply(bngain, bnvar_inv, ws.bnscale)"),
+    ("    ws.scratch[...] = bnbias\n    add(h, ws.scratch, h)", "    add(h, bnbias, h)"),
+    ("    ws.tileV[...] = b2\n    add(logits, ws.tileV, logits)", "    add(logits, b2, logits)"),
+    ("    ws.tileV[...] = ws.rowN_col\n    dlogits = divide(counts, ws.tileV, counts)",
+     "    dlogits = divide(counts, ws.rowN_col, counts)"),
+    ("    ws.scratch[...] = coef\n    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)",
+     "    dhprebn = multiply(bndiff, coef, ws.scratch)"),
+    ("    ws.tileTE[...] = dot(ws.inv_n, dembcat, ws.embmean)\n"
+     "    subtract(dembcat, ws.tileTE, dembcat)",
+     "    subtract(dembcat, dot(ws.inv_n, dembcat, ws.embmean), dembcat)"),
+]
+ABLATIONS = [
+    ("buffers where numpy puts them, not on 64 bytes", "unaligned"),
+    ("rows broadcast by the ufuncs, not tiled", _TILES),
+    ("np.f(..., out=b), not local f(..., b)", "keyword"),
+    ("scalars as Python floats, not 0-d arrays", [
+        ("add(bnvar_inv, ws.eps, bnvar_inv)", "add(bnvar_inv, BN_EPS, bnvar_inv)"),
+        ("subtract(ws.one, one_minus_h2", "subtract(1.0, one_minus_h2"),
+        ("multiply(coef, ws.inv_n1_0, coef)", "multiply(coef, 1 / (n - 1), coef)")]),
+    ("range check by np.minimum.reduce, not argmin", [
+        ("counts_sum[counts_sum.argmin()] > ws.tiny", "np.minimum.reduce(counts_sum) > ws.tiny")]),
+    ("np.take, not the take method", [
+        ("C.take(Xb, 0, ws.emb)", "np.take(C, Xb, axis=0, out=ws.emb)")]),
+    ("one-hot by fill + fancy set, not identity rows", [
+        ('ws.eye.take(Xb, 0, ws.onehot, "wrap")',
+         "ws.onehotVN.fill(0)\n    ws.onehotVN[Xb.reshape(-1), ws.positions] = 1"),
+        ("dot(ws.onehotT, ws.dembrows, dC)", "dot(ws.onehotVN, ws.dembrows, dC)")]),
+    ("dbngain as a (1, H) view", [
+        ("multiply(dbngain, bnvar_inv, dbngain)",
+         "multiply(ws.grads['bngain'], bnvar_inv, ws.grads['bngain'])")]),
+]
+# numpy functions fused_sgd_step binds to locals, and how many inputs each takes
+_FUNCS = {"dot": 2, "multiply": 2, "add": 2, "subtract": 2, "divide": 2,
+          "exp": 1, "log": 1, "tanh": 1}
+
+
 def setup(dataset):
     rng = np.random.default_rng(0)
     f = np.float32
     params = model.init_params(V, E, H, T, rng=rng, dtype=f)
     ws = model.Workspace(params, N)
+
+    def buf(*shape, fill=None):
+        # on a 64-byte boundary, as the step's buffers are
+        return model._empty(shape, f, fill=fill)
+
+    def randn(*shape):
+        return buf(*shape, fill=rng.standard_normal(shape))
     Xb = rng.integers(0, V, (N, T))
+    onehot, L, rowN = buf(N, T, V), randn(N, V), buf(N, fill=1)
     names = dict(
         np=np, math=math, rng=rng, M=dataset.Xtr.shape[0], N=N, Xtr=dataset.Xtr, Ytr=dataset.Ytr,
         ix=rng.integers(0, dataset.Xtr.shape[0], N),
-        x=rng.standard_normal((N, H)).astype(f), x2=rng.standard_normal((N, H)).astype(f),
-        y=np.empty((N, H), f), row=rng.standard_normal(H).astype(f),
-        ones=np.ones(N, f), ones_n=np.full(N, 1 / N, f), colH=np.empty(H, f),
-        C=params["C"], Xb=Xb, Xflat=Xb.reshape(-1), emb=np.empty((N, T, E), f),
-        demb=rng.standard_normal((N * T, E)).astype(f), dC=np.empty((V, E), f),
-        onehot=np.empty((V, N * T), f), positions=np.arange(N * T),
-        L=rng.standard_normal((N, V)).astype(f), L2=np.empty((N, V), f),
-        rowN=np.ones(N, f), rows=np.arange(N), Yb=rng.integers(0, V, N),
-        row_starts=np.arange(N) * V, picks=np.empty(N, np.intp),
+        x=randn(N, H), x2=randn(N, H), y=buf(N, H), row=randn(H), tileH=buf(N, H),
+        e=randn(N, T * E), e2=buf(N, T * E), erow=randn(T * E), tileTE=buf(N, T * E),
+        tileV=buf(N, V), multiply=np.multiply, eps=np.array(1e-5, f),
+        gain1H=buf(1, H, fill=1), gainH=buf(H, fill=1), oneH=buf(H, fill=1),
+        ones=buf(N, fill=1), ones_n=buf(N, fill=1 / N), colH=buf(H, fill=1),
+        C=ws.params["C"], Xb=Xb, Xflat=Xb.reshape(-1), emb=buf(N, T, E),
+        demb=randn(N * T, E), dC=buf(V, E), onehotVN=buf(V, N * T), positions=np.arange(N * T),
+        eye=buf(V, V, fill=np.eye(V)), onehot=onehot, onehotT=onehot.reshape(N * T, V).T,
+        L=L, Lflat=L.reshape(-1), L2=buf(N, V), rowN=rowN, rowN_col=rowN[:, None],
+        rows=np.arange(N), Yb=rng.integers(0, V, N), row_starts=np.arange(N) * V,
+        picks=np.empty(N, np.intp),
         grads=[ws.grads[k] for k in PARAM_NAMES], ps=[ws.params[k].copy() for k in PARAM_NAMES],
-        gflat=ws.gflat, flat=ws.flat.copy(), ones_flat=np.ones(ws.gflat.size, f))
+        gflat=ws.gflat, flat=buf(ws.flat.size, fill=ws.flat), ones_flat=ws.ones_flat)
     return names, params, ws
 
 
-def best_us(stmt, names, number):
-    return min(timeit.repeat(stmt, number=number, repeat=7, globals=names)) / number * 1e6
+def _timer(stmt, names):
+    # the names become the timed function's locals, so `gain1H *= oneH` works as in the step
+    bind = "; ".join(f"{k} = _ns[{k!r}]" for k in names)
+    return timeit.Timer(stmt, setup=bind, globals={"_ns": names})
+
+
+def interleaved_us(stmts, names, number, rounds):
+    """Median us per call of each statement, the statements alternating within each round."""
+    timers = [(_timer(s, names), per) for s, per in stmts]
+    times = [[] for _ in stmts]
+    for _ in range(rounds):
+        for (t, per), ts in zip(timers, times):
+            k = max(1, number // per)
+            ts.append(t.timeit(k) / (k * per) * 1e6)
+    return [statistics.median(ts) for ts in times]
+
+
+# -----------------------------------------------------------------------------
+# the whole step with one trick undone
+
+def _to_keywords(src):
+    """fused_sgd_step's source with np.f(..., out=buf) for its local f(..., buf) calls."""
+    out, i = [], 0
+    call = re.compile(r"(?<![\w.])(" + "|".join(_FUNCS) + r")\(")
+    while (m := call.search(src, i)) is not None:
+        out.append(src[i:m.start()] + "np." + m.group(1) + "(")
+        depth, j, commas = 1, m.end(), []
+        while depth:
+            if src[j] in "([":
+                depth += 1
+            elif src[j] in ")]":
+                depth -= 1
+            elif src[j] == "," and depth == 1:
+                commas.append(j)
+            j += 1
+        args = src[m.end():j - 1]
+        if len(commas) == _FUNCS[m.group(1)]:   # one argument more than the inputs: the output
+            cut = commas[-1] - m.end()
+            args = _to_keywords(args[:cut]) + ", out=" + _to_keywords(args[cut + 2:])
+        else:
+            args = _to_keywords(args)
+        out.append(args + ")")
+        i = j
+    return "".join(out) + src[i:]
+
+
+def step_variant(edits):
+    """fused_sgd_step compiled from its source with `edits` applied (or "keyword")."""
+    src = textwrap.dedent(inspect.getsource(model.fused_sgd_step))
+    if edits == "unaligned":
+        return model.fused_sgd_step
+    if edits == "keyword":
+        # without comments (they quote calls) and without the line binding the locals
+        src = re.sub(r"\s*#.*", "", src)
+        src = _to_keywords(re.sub(r"\n    (dot|exp), .* = np\.\w+.*", "", src))
+    else:
+        for new, old in edits:
+            if new not in src:
+                raise SystemExit(f"bench_tricks.py: the ablation text {new!r} is no longer in "
+                                 "fused_sgd_step; update ABLATIONS to match the step")
+            src = src.replace(new, old)
+    namespace = dict(vars(model))
+    exec(compile(src, "<fused_sgd_step variant>", "exec"), namespace)
+    return namespace["fused_sgd_step"]
+
+
+def _numpy_empty(shape, dtype, fill=None):
+    # the buffers as numpy allocates them, wherever malloc puts them
+    return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+
+
+def ablation(dataset, rounds, steps):
+    """{what: median us/step}, the real step first, every variant on the same batches."""
+    params = model.init_params(dataset.vocab_size, E, H, T, rng=np.random.default_rng(0),
+                               dtype=np.float32)
+    batches = bench.make_batches(dataset, N, steps)
+    steps_by_name = {"fused_sgd_step as it is": model.fused_sgd_step}
+    steps_by_name.update({what: step_variant(edits) for what, edits in ABLATIONS})
+    workspaces = {}
+    for name in steps_by_name:
+        if dict(ABLATIONS).get(name) == "unaligned":
+            with mock.patch.object(model, "_empty", _numpy_empty):
+                ws = workspaces[name] = model.Workspace(params, N)
+        else:
+            ws = workspaces[name] = model.Workspace(params, N)
+        # the buffers the old one-hot needs
+        ws.onehotVN, ws.positions = np.empty((V, N * T), np.float32), np.arange(N * T)
+    times = {name: [] for name in steps_by_name}
+    for r in range(rounds + 1):
+        for name, step in steps_by_name.items():
+            ws = workspaces[name]
+            gc.disable()
+            t0 = time.perf_counter()
+            for Xb, Yb in batches:
+                step(ws, Xb, Yb, 0.01)
+            dt = (time.perf_counter() - t0) / len(batches) * 1e6
+            gc.enable()
+            if r:  # round 0 warms up
+                times[name].append(dt)
+    ref = times["fused_sgd_step as it is"]
+    return {name: (statistics.median(ts), statistics.median(t - r for t, r in zip(ts, ref)))
+            for name, ts in times.items()}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="bench_tricks.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-i", "--input-file", help="names file (default: found as for train)")
-    p.add_argument("--number", type=int, default=2000, help="calls per timeit repeat")
+    p.add_argument("--number", type=int, default=2000, help="calls per statement per round")
+    p.add_argument("--rounds", type=int, default=15, help="rounds; statements alternate in each")
+    p.add_argument("--ablation", action="store_true", help="also time the whole step with one "
+                   "trick undone at a time")
+    p.add_argument("--steps-per-round", type=int, default=400, help="steps per variant per "
+                   "round of --ablation")
     args = p.parse_args(argv)
     dataset = data.load_dataset(data.find_names_file(args.input_file, log=print), 3)
     with bench.pinned_threads(1):
         print(bench.format_machine(bench.machine_info()))
         names, params, ws = setup(dataset)
-        print(f"\n{'trick':44s} {'plain':>8s} {'fast':>8s}   us per call, best of 7")
+        print(f"\n{'trick':50s} {'plain':>7s} {'fast':>7s}   us per call, median of "
+              f"{args.rounds} interleaved rounds")
         for what, plain, fast, per in TRICKS:
-            a = best_us(plain, names, args.number)
-            b = best_us(fast, names, max(1, args.number // per)) / per
-            print(f"{what:46s} {a:8.2f} {b:8.2f}")
+            a, b = interleaved_us([(plain, 1), (fast, per)], names, args.number, args.rounds)
+            print(f"{what:50s} {a:7.2f} {b:7.2f}")
         batches = bench.make_batches(dataset, N, 64)
         layered = {k: v.copy() for k, v in params.items()}
         names.update(model=model, layered=layered, ws=ws, batches=batches)
-        a = best_us("for Xb, Yb in batches: model.sgd_step(layered, Xb, Yb, 0.01)", names,
-                    args.number // 64) / 64
-        b = best_us("for Xb, Yb in batches: model.fused_sgd_step(ws, Xb, Yb, 0.01)", names,
-                    args.number // 64) / 64
-        print(f"{'the whole step: sgd_step vs fused_sgd_step':46s} {a:8.2f} {b:8.2f}")
+        a, b = interleaved_us(
+            [("for Xb, Yb in batches: model.sgd_step(layered, Xb, Yb, 0.01)", 64),
+             ("for Xb, Yb in batches: model.fused_sgd_step(ws, Xb, Yb, 0.01)", 64)],
+            names, args.number, args.rounds)
+        print(f"{'the whole step: sgd_step vs fused_sgd_step':50s} {a:7.2f} {b:7.2f}")
         print("* not used by train.py: see benchmarks/RESULTS.md")
+        if args.ablation:
+            result = ablation(dataset, args.rounds, args.steps_per_round)
+            print(f"\n{'the step with one trick undone':50s} {'us/step':>7s} {'+us':>7s}   median "
+                  f"of {args.rounds} interleaved rounds of {args.steps_per_round} steps")
+            for what, (us, more) in result.items():
+                print(f"{what:50s} {us:7.2f} {more:+7.2f}")
     return 0
 
 
