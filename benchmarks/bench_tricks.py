@@ -51,6 +51,10 @@ TRICKS = [
      "multiply(x, x2, y)", 1),
     ("scalar operand: Python float vs 0-d array", "np.add(colH, 1e-5, out=colH)",
      "np.add(colH, eps, out=colH)", 1),
+    ("targets' -= : Python float vs (N,) array", "Lflat[picks] -= 0.003",
+     "Lflat[picks] -= rowN", 1),
+    ("(var + eps) ** -0.5 vs 1 / sqrt", "pos **= -0.5",
+     "np.reciprocal(np.sqrt(pos, out=pos), out=pos)", 1),
     ("(1, H) *= (H,) vs (H,) *= (H,)", "gain1H *= oneH", "np.multiply(gainH, oneH, out=gainH)", 1),
     ("tanh of (N, H), new array vs out=", "np.tanh(x)", "np.tanh(x, out=y)", 1),
     ("embedding gather: np.take vs the method", "np.take(C, Xb, axis=0, out=emb)",
@@ -95,10 +99,15 @@ ABLATIONS = [
     ("buffers where numpy puts them, not on 64 bytes", "unaligned"),
     ("rows broadcast by the ufuncs, not tiled", _TILES),
     ("np.f(..., out=b), not local f(..., b)", "keyword"),
-    ("scalars as Python floats, not 0-d arrays", [
+    ("Python floats as operands, as before", [
         ("add(bnvar_inv, ws.eps, bnvar_inv)", "add(bnvar_inv, BN_EPS, bnvar_inv)"),
+        ("reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)", "bnvar_inv **= -0.5"),
         ("subtract(ws.one, one_minus_h2", "subtract(1.0, one_minus_h2"),
-        ("multiply(coef, ws.inv_n1_0, coef)", "multiply(coef, 1 / (n - 1), coef)")]),
+        ("multiply(coef, ws.inv_n1_0, coef)", "multiply(coef, 1 / (n - 1), coef)"),
+        ("    ws.counts_flat[picks] -= counts_sum\n", ""),
+        ("    ws.n_over_lr[...] = n / lr\n    multiply(counts_sum, ws.n_over_lr, counts_sum)",
+         "    multiply(counts_sum, n / lr, counts_sum)"),
+        ("    dh = dot(dlogits", "    ws.counts_flat[picks] -= lr / n\n    dh = dot(dlogits")]),
     ("range check by np.minimum.reduce, not argmin", [
         ("counts_sum[counts_sum.argmin()] > ws.tiny", "np.minimum.reduce(counts_sum) > ws.tiny")]),
     ("np.take, not the take method", [
@@ -113,7 +122,7 @@ ABLATIONS = [
 ]
 # numpy functions fused_sgd_step binds to locals, and how many inputs each takes
 _FUNCS = {"dot": 2, "multiply": 2, "add": 2, "subtract": 2, "divide": 2,
-          "exp": 1, "log": 1, "tanh": 1}
+          "exp": 1, "log": 1, "tanh": 1, "sqrt": 1, "reciprocal": 1}
 
 
 def setup(dataset):
@@ -128,7 +137,7 @@ def setup(dataset):
 
     def randn(*shape):
         return buf(*shape, fill=rng.standard_normal(shape))
-    Xb = rng.integers(0, V, (N, T))
+    Xb, Yb = rng.integers(0, V, (N, T)), rng.integers(0, V, N)
     onehot, L, rowN = buf(N, T, V), randn(N, V), buf(N, fill=1)
     names = dict(
         np=np, math=math, rng=rng, M=dataset.Xtr.shape[0], N=N, Xtr=dataset.Xtr, Ytr=dataset.Ytr,
@@ -136,14 +145,13 @@ def setup(dataset):
         x=randn(N, H), x2=randn(N, H), y=buf(N, H), row=randn(H), tileH=buf(N, H),
         e=randn(N, T * E), e2=buf(N, T * E), erow=randn(T * E), tileTE=buf(N, T * E),
         tileV=buf(N, V), multiply=np.multiply, eps=np.array(1e-5, f),
-        gain1H=buf(1, H, fill=1), gainH=buf(H, fill=1), oneH=buf(H, fill=1),
+        gain1H=buf(1, H, fill=1), gainH=buf(H, fill=1), oneH=buf(H, fill=1), pos=buf(H, fill=2),
         ones=buf(N, fill=1), ones_n=buf(N, fill=1 / N), colH=buf(H, fill=1),
         C=ws.params["C"], Xb=Xb, Xflat=Xb.reshape(-1), emb=buf(N, T, E),
         demb=randn(N * T, E), dC=buf(V, E), onehotVN=buf(V, N * T), positions=np.arange(N * T),
         eye=buf(V, V, fill=np.eye(V)), onehot=onehot, onehotT=onehot.reshape(N * T, V).T,
         L=L, Lflat=L.reshape(-1), L2=buf(N, V), rowN=rowN, rowN_col=rowN[:, None],
-        rows=np.arange(N), Yb=rng.integers(0, V, N), row_starts=np.arange(N) * V,
-        picks=np.empty(N, np.intp),
+        rows=np.arange(N), Yb=Yb, row_starts=np.arange(N) * V, picks=np.arange(N) * V + Yb,
         grads=[ws.grads[k] for k in PARAM_NAMES], ps=[ws.params[k].copy() for k in PARAM_NAMES],
         gflat=ws.gflat, flat=buf(ws.flat.size, fill=ws.flat), ones_flat=ws.ones_flat)
     return names, params, ws
