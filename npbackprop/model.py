@@ -284,18 +284,18 @@ def fused_sgd_step(ws, Xb, Yb, lr):
     if n != ws.batch_size:
         raise ValueError(f"a batch of {n} rows, but the workspace was made for {ws.batch_size}")
     # numpy's functions as locals, and each call's output buffer as its last positional
-    # argument rather than out=: 0.05-0.1 us a call, 2.6 us a step
+    # argument rather than out=: 0.05-0.1 us a call, 2.2-2.8 us a step
     dot, multiply, add, subtract, divide = np.dot, np.multiply, np.add, np.subtract, np.divide
     exp, log, tanh, sqrt, reciprocal = np.exp, np.log, np.tanh, np.sqrt, np.reciprocal
     ones = ws.ones_N
     # A row (one value per column) is never broadcast down the batch by a ufunc: numpy's
     # broadcasting iterator makes x * row cost 1.4 us on (N, H) and 0.9 on (N, T*E) or
     # (N, V), where assigning the row to a tile (a plain copy) and a same-shape op cost
-    # 1.15 and 0.7. Eight ops do this, two sharing one tile: 2.1 us a step.
+    # 1.15 and 0.7. Eight ops do this, two sharing one tile: 1.7-2.5 us a step.
     # No operand is a Python float, which costs 0.25 us more per call, converted each
     # time: constants are 0-d arrays of the dtype (ws.eps, ws.one, ws.inv_n1_0), n / lr
     # is written into one each step, (bnvar + eps) ** -0.5 is taken as 1 / sqrt, and
-    # the targets' -1 in dlogits is applied to counts as -counts_sum: 1.3 us a step.
+    # the targets' -1 in dlogits is applied to counts as -counts_sum: 0.7-1.4 us a step.
     # forward ---------------------------------------------------------------------
     # the take method, not np.take, whose Python wrapper costs 0.6 us more; an index
     # out of range raises here, before any update
