@@ -273,8 +273,9 @@ class Workspace:
 def fused_sgd_step(ws, Xb, Yb, lr):
     """sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
 
-    Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size;
-    lr a float. Updates ws.params in place unless the loss or a gradient is
+    Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size
+    (an Xb index out of range raises; Yb is not checked, it must hold valid
+    characters 0 <= Yb < V, as data.build_dataset makes them); lr a float. Updates ws.params in place unless the loss or a gradient is
     not finite, and returns (loss as a float, finite). ws.grads then holds lr
     times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
     """
