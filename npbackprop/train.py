@@ -218,10 +218,12 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
             loss, finite = model.sgd_step(state.params, Xtr[ix], Ytr[ix],
                                           learning_rate(step, cfg), ws)
             if not finite:
+                kept = (f"the last checkpoint, {out_dir / MODEL_FILE}, is untouched"
+                        if (out_dir / MODEL_FILE).exists() else "no checkpoint was written")
                 raise Diverged(
                     f"step {step}: the loss or a gradient is not finite (loss {loss}); "
-                    f"the learning rate {learning_rate(step, cfg)} is probably too high. "
-                    f"The last checkpoint in {out_dir} is untouched")
+                    f"the learning rate {learning_rate(step, cfg)} is probably too high; "
+                    f"{kept}")
             state.losses.append(loss)
             state.step = step + 1
             if step % log_interval == 0:
