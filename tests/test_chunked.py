@@ -100,3 +100,25 @@ def test_the_lecture_sizes_run():
     assert cache["bnmeani"].shape == (1, 64) and chunked.backward(cache)["bnmeani"].shape == (1, 64)
     # near -log(1/27) = 3.3 at initialisation, as in the lecture
     assert 2.8 < float(loss) < 4.5
+
+
+def test_finite_differences_catch_the_lectures_classic_mistakes():
+    # the checker behind test_all_26_... must fail these, else it proves nothing
+    params, Xb, Yb = make_case(11, N=5, T=2, E=3, H=4, V=5)
+    Xb[:, 0] = 1  # a repeated character in every row
+    _, cache = chunked.forward(params, Xb, Yb)
+    grads = chunked.backward(cache)
+    numeric = chunked.numerical_grads(params, Xb, Yb, names=("bndiff2", "C", "counts"))
+    n = Xb.shape[0]
+    lost_repeats = np.zeros_like(params["C"])
+    lost_repeats[Xb] += grads["emb"]  # buffered: a row indexed twice keeps one update
+    wrong = {
+        # 1/n instead of Bessel's 1/(n-1)
+        "bndiff2": grads["bndiff2"] * (n - 1) / n,
+        "C": lost_repeats,
+        # the second branch of counts (through counts_sum) forgotten
+        "counts": cache["counts_sum_inv"] * grads["probs"],
+    }
+    for name, g in wrong.items():
+        assert compare(name, grads[name], numeric[name]).ok, name
+        assert not compare(name, g, numeric[name]).ok, name
