@@ -119,7 +119,7 @@ def cmd_train(args):
 # sample and eval
 
 def _load_model(out_dir):
-    """Parameters, batchnorm statistics and run config of a trained run, checked."""
+    """Parameters, batchnorm statistics, run config and step of a trained run, checked."""
     arrays, cfg = train.load_run(out_dir)
     params = {k: arrays[k] for k in PARAM_NAMES}
     vocab = cfg.get("vocab", "")
@@ -127,11 +127,11 @@ def _load_model(out_dir):
     if params["C"].shape[0] != V or params["W1"].shape[0] != params["C"].shape[1] * (T or 0):
         raise NpbackpropError(f"{Path(out_dir) / train.MODEL_FILE} does not match its config "
                               f"(vocab of {V}, block_size {T}); retrain it")
-    return params, arrays["bnmean"], arrays["bnvar"], cfg
+    return params, arrays["bnmean"], arrays["bnvar"], cfg, int(arrays["step"])
 
 
 def _print_samples(out_dir, num_samples, seed, max_len=50):
-    params, bnmean, bnvar, cfg = _load_model(out_dir)
+    params, bnmean, bnvar, cfg, _ = _load_model(out_dir)
     names = model.sample(params, bnmean, bnvar, list(cfg["vocab"]), cfg["block_size"],
                          rng=np.random.default_rng(seed), num_samples=num_samples,
                          max_len=max_len)
@@ -167,7 +167,7 @@ def add_eval_parser(sub):
 
 
 def cmd_eval(args):
-    params, bnmean, bnvar, cfg = _load_model(args.out_dir)
+    params, bnmean, bnvar, cfg, step = _load_model(args.out_dir)
     dataset = data.load_dataset(data.find_names_file(args.input_file, log=_say),
                                 cfg["block_size"])
     if "".join(dataset.itos) != cfg["vocab"]:
@@ -177,7 +177,6 @@ def cmd_eval(args):
     splits = data.SPLITS if args.split == "all" else (args.split,)
     losses = {f"{s}_loss": model.split_loss(params, bnmean, bnvar, *dataset.split(s))
               for s in splits}
-    step = int(train.load_run(args.out_dir)[0]["step"])
     if args.json:
         _say(json.dumps({**losses, "step": step, "split_sizes": dataset.split_sizes}))
     else:
