@@ -13,8 +13,8 @@ from pathlib import Path
 # run from a checkout without installing: the package is beside this folder
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from npbackprop import bench_cmd  # noqa: E402
+from npbackprop.bench import command as bench_command  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(bench_cmd.main(prog="bench_full_run.py", default_parts=("full-run",),
+    sys.exit(bench_command.main(prog="bench_full_run.py", default_parts=("full-run",),
                             description=__doc__.split("\n\n")[0]))

@@ -1,14 +1,14 @@
-"""The tricks of model.fused_sgd_step, each timed against what it replaces.
+"""The tricks of fast.fast_sgd_step, each timed against what it replaces.
 
 Two tables at the lecture's sizes (N 32, T 3, E 10, H 200, V 27, float32,
 one BLAS thread). First, micro-benchmarks: each trick's statement against
 the one it replaces, in microseconds per call. Second (--ablation), the
 whole step with one trick undone at a time, in microseconds per step: each
-variant is fused_sgd_step's own source with a few lines put back the way
+variant is fast_sgd_step's own source with a few lines put back the way
 they were, so the table says what each trick buys in place. In both, the
 statements (or variants) alternate within every round and the numbers are
-medians over the rounds. The numbers quoted in model.py's comments come from
-these tables.
+medians over the rounds. benchmarks/RESULTS.md holds these tables, under the
+trick names that fast.py's comments use.
 
     python benchmarks/bench_tricks.py --ablation
 """
@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from npbackprop import bench, data, model  # noqa: E402
-from npbackprop.chunked import PARAM_NAMES  # noqa: E402
+from npbackprop import data, datafile, fast, model  # noqa: E402
+from npbackprop.bench import harness  # noqa: E402
+from npbackprop.names import PARAM_NAMES  # noqa: E402
 
 N, T, E, H, V = 32, 3, 10, 200, 27
 
@@ -77,50 +78,53 @@ TRICKS = [
      "Xtr[ix]; Ytr[ix]", "ix = rng.integers(0, M, N * 1000); Xtr[ix]; Ytr[ix]", 1000),
 ]
 
-# The whole step with one trick undone: (what, [(text in fused_sgd_step, what it was)]).
+# The whole step with one trick undone: (what, [(text in fast_sgd_step, what it was)]).
 # A variant whose text is not found in the source says so: update it with the step.
 _TILES = [
-    ("    ws.tileTE[...] = dot(ws.inv_n, embcat, ws.embmean)\n"
-     "    embcen = subtract(embcat, ws.tileTE, ws.embcen)",
-     "    embcen = subtract(embcat, dot(ws.inv_n, embcat, ws.embmean), ws.embcen)"),
-    ("    bnscale = ws.tileH\n    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)",
+    ("    ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)\n"
+     "    embcen = subtract(embcat, ws.tile_embcat, ws.embcen)",
+     "    embcen = subtract(embcat, dot(ws.mean_weights, embcat, ws.embmean), ws.embcen)"),
+    ("    bnscale = ws.tile_hidden\n    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)",
      "    bnscale = multiply(bngain, bnvar_inv, ws.bnscale)"),
     ("    ws.scratch[...] = bnbias\n    add(h, ws.scratch, h)", "    add(h, bnbias, h)"),
-    ("    ws.tileV[...] = b2\n    add(logits, ws.tileV, logits)", "    add(logits, b2, logits)"),
-    ("    ws.tileV[...] = ws.rowN_col\n    dlogits = divide(counts, ws.tileV, counts)",
-     "    dlogits = divide(counts, ws.rowN_col, counts)"),
+    ("    ws.tile_vocab[...] = b2\n    add(logits, ws.tile_vocab, logits)",
+     "    add(logits, b2, logits)"),
+    ("    ws.tile_vocab[...] = ws.counts_sum_col\n    dlogits = divide(counts, ws.tile_vocab, "
+     "counts)", "    dlogits = divide(counts, ws.counts_sum_col, counts)"),
     ("    ws.scratch[...] = coef\n    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)",
      "    dhprebn = multiply(bndiff, coef, ws.scratch)"),
-    ("    ws.tileTE[...] = dot(ws.inv_n, dembcat, ws.embmean)\n"
-     "    subtract(dembcat, ws.tileTE, dembcat)",
-     "    subtract(dembcat, dot(ws.inv_n, dembcat, ws.embmean), dembcat)"),
+    ("    ws.tile_embcat[...] = dot(ws.mean_weights, dembcat, ws.embmean)\n"
+     "    subtract(dembcat, ws.tile_embcat, dembcat)",
+     "    subtract(dembcat, dot(ws.mean_weights, dembcat, ws.embmean), dembcat)"),
 ]
 ABLATIONS = [
-    ("buffers where numpy puts them, not on 64 bytes", "unaligned"),
-    ("rows broadcast by the ufuncs, not tiled", _TILES),
-    ("np.f(..., out=b), not local f(..., b)", "keyword"),
-    ("Python floats as operands, as before", [
+    ("[aligned buffers] where numpy puts them, not on 64 bytes", "unaligned"),
+    ("[tiles] rows broadcast by the ufuncs, not tiled", _TILES),
+    ("[local calls] np.f(..., out=b), not local f(..., b)", "keyword"),
+    ("[no Python floats] Python floats as operands", [
         ("add(bnvar_inv, ws.eps, bnvar_inv)", "add(bnvar_inv, BN_EPS, bnvar_inv)"),
         ("reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)", "bnvar_inv **= -0.5"),
         ("subtract(ws.one, one_minus_h2", "subtract(1.0, one_minus_h2"),
-        ("multiply(coef, ws.inv_n1_0, coef)", "multiply(coef, 1 / (n - 1), coef)"),
+        ("multiply(coef, ws.bessel, coef)", "multiply(coef, 1 / (n - 1), coef)"),
         ("    ws.counts_flat[picks] -= counts_sum\n", ""),
         ("    ws.n_over_lr[...] = n / lr\n    multiply(counts_sum, ws.n_over_lr, counts_sum)",
          "    multiply(counts_sum, n / lr, counts_sum)"),
         ("    dh = dot(dlogits", "    ws.counts_flat[picks] -= lr / n\n    dh = dot(dlogits")]),
-    ("range check by np.minimum.reduce, not argmin", [
+    ("[range check] by np.minimum.reduce, not argmin", [
         ("counts_sum[counts_sum.argmin()] > ws.tiny", "np.minimum.reduce(counts_sum) > ws.tiny")]),
-    ("np.take, not the take method", [
+    ("[take method] np.take, not the take method", [
         ("C.take(Xb, 0, ws.emb)", "np.take(C, Xb, axis=0, out=ws.emb)")]),
-    ("one-hot by fill + fancy set, not identity rows", [
+    ("[one-hot rows] by fill + fancy set, not identity", [
         ('ws.eye.take(Xb, 0, ws.onehot, "wrap")',
          "ws.onehotVN.fill(0)\n    ws.onehotVN[Xb.reshape(-1), ws.positions] = 1"),
         ("dot(ws.onehotT, ws.dembrows, dC)", "dot(ws.onehotVN, ws.dembrows, dC)")]),
-    ("dbngain as a (1, H) view", [
+    ("[(H,) views] dbngain as a (1, H) view", [
         ("multiply(dbngain, bnvar_inv, dbngain)",
          "multiply(ws.grads['bngain'], bnvar_inv, ws.grads['bngain'])")]),
+    ("[target check] no range check of the targets", [
+        ("    if targets[targets.argmax()] >= ws.vocab_size:\n", "    if False:\n")]),
 ]
-# numpy functions fused_sgd_step binds to locals, and how many inputs each takes
+# numpy functions fast_sgd_step binds to locals, and how many inputs each takes
 _FUNCS = {"dot": 2, "multiply": 2, "add": 2, "subtract": 2, "divide": 2,
           "exp": 1, "log": 1, "tanh": 1, "sqrt": 1, "reciprocal": 1}
 
@@ -129,11 +133,11 @@ def setup(dataset):
     rng = np.random.default_rng(0)
     f = np.float32
     params = model.init_params(V, E, H, T, rng=rng, dtype=f)
-    ws = model.Workspace(params, N)
+    ws = fast.Workspace(params, N)
 
     def buf(*shape, fill=None):
         # on a 64-byte boundary, as the step's buffers are
-        return model._empty(shape, f, fill=fill)
+        return fast._empty(shape, f, fill=fill)
 
     def randn(*shape):
         return buf(*shape, fill=rng.standard_normal(shape))
@@ -178,7 +182,7 @@ def interleaved_us(stmts, names, number, rounds):
 # the whole step with one trick undone
 
 def _to_keywords(src):
-    """fused_sgd_step's source with np.f(..., out=buf) for its local f(..., buf) calls."""
+    """fast_sgd_step's source with np.f(..., out=buf) for its local f(..., buf) calls."""
     out, i = [], 0
     call = re.compile(r"(?<![\w.])(" + "|".join(_FUNCS) + r")\(")
     while (m := call.search(src, i)) is not None:
@@ -204,10 +208,10 @@ def _to_keywords(src):
 
 
 def step_variant(edits):
-    """fused_sgd_step compiled from its source with `edits` applied (or "keyword")."""
-    src = textwrap.dedent(inspect.getsource(model.fused_sgd_step))
+    """fast_sgd_step compiled from its source with `edits` applied (or "keyword")."""
+    src = textwrap.dedent(inspect.getsource(fast.fast_sgd_step))
     if edits == "unaligned":
-        return model.fused_sgd_step
+        return fast.fast_sgd_step
     if edits == "keyword":
         # without comments (they quote calls) and without the line binding the locals
         src = re.sub(r"\s*#.*", "", src)
@@ -216,11 +220,11 @@ def step_variant(edits):
         for new, old in edits:
             if new not in src:
                 raise SystemExit(f"bench_tricks.py: the ablation text {new!r} is no longer in "
-                                 "fused_sgd_step; update ABLATIONS to match the step")
+                                 "fast_sgd_step; update ABLATIONS to match the step")
             src = src.replace(new, old)
-    namespace = dict(vars(model))
-    exec(compile(src, "<fused_sgd_step variant>", "exec"), namespace)
-    return namespace["fused_sgd_step"]
+    namespace = dict(vars(fast))
+    exec(compile(src, "<fast_sgd_step variant>", "exec"), namespace)
+    return namespace["fast_sgd_step"]
 
 
 def _numpy_empty(shape, dtype, fill=None):
@@ -232,16 +236,16 @@ def ablation(dataset, rounds, steps):
     """{what: median us/step}, the real step first, every variant on the same batches."""
     params = model.init_params(dataset.vocab_size, E, H, T, rng=np.random.default_rng(0),
                                dtype=np.float32)
-    batches = bench.make_batches(dataset, N, steps)
-    steps_by_name = {"fused_sgd_step as it is": model.fused_sgd_step}
+    batches = harness.make_batches(dataset, N, steps)
+    steps_by_name = {"fast_sgd_step as it is": fast.fast_sgd_step}
     steps_by_name.update({what: step_variant(edits) for what, edits in ABLATIONS})
     workspaces = {}
     for name in steps_by_name:
         if dict(ABLATIONS).get(name) == "unaligned":
-            with mock.patch.object(model, "_empty", _numpy_empty):
-                ws = workspaces[name] = model.Workspace(params, N)
+            with mock.patch.object(fast, "_empty", _numpy_empty):
+                ws = workspaces[name] = fast.Workspace(params, N)
         else:
-            ws = workspaces[name] = model.Workspace(params, N)
+            ws = workspaces[name] = fast.Workspace(params, N)
         # the buffers the old one-hot needs
         ws.onehotVN, ws.positions = np.empty((V, N * T), np.float32), np.arange(N * T)
     times = {name: [] for name in steps_by_name}
@@ -256,7 +260,7 @@ def ablation(dataset, rounds, steps):
             gc.enable()
             if r:  # round 0 warms up
                 times[name].append(dt)
-    ref = times["fused_sgd_step as it is"]
+    ref = times["fast_sgd_step as it is"]
     return {name: (statistics.median(ts), statistics.median(t - r for t, r in zip(ts, ref)))
             for name, ts in times.items()}
 
@@ -271,30 +275,30 @@ def main(argv=None):
     p.add_argument("--steps-per-round", type=int, default=400, help="steps per variant per "
                    "round of --ablation")
     args = p.parse_args(argv)
-    dataset = data.load_dataset(data.find_names_file(args.input_file, log=print), 3)
-    with bench.pinned_threads(1):
-        print(bench.format_machine(bench.machine_info()))
+    dataset = data.load_dataset(datafile.find_names_file(args.input_file, log=print), 3)
+    with harness.pinned_threads(1):
+        print(harness.format_machine(harness.machine_info()))
         names, params, ws = setup(dataset)
         print(f"\n{'trick':50s} {'plain':>7s} {'fast':>7s}   us per call, median of "
               f"{args.rounds} interleaved rounds")
-        for what, plain, fast, per in TRICKS:
-            a, b = interleaved_us([(plain, 1), (fast, per)], names, args.number, args.rounds)
+        for what, plain, quick, per in TRICKS:
+            a, b = interleaved_us([(plain, 1), (quick, per)], names, args.number, args.rounds)
             print(f"{what:50s} {a:7.2f} {b:7.2f}")
-        batches = bench.make_batches(dataset, N, 64)
+        batches = harness.make_batches(dataset, N, 64)
         layered = {k: v.copy() for k, v in params.items()}
-        names.update(model=model, layered=layered, ws=ws, batches=batches)
+        names.update(model=model, fast=fast, layered=layered, ws=ws, batches=batches)
         a, b = interleaved_us(
             [("for Xb, Yb in batches: model.sgd_step(layered, Xb, Yb, 0.01)", 64),
-             ("for Xb, Yb in batches: model.fused_sgd_step(ws, Xb, Yb, 0.01)", 64)],
+             ("for Xb, Yb in batches: fast.fast_sgd_step(ws, Xb, Yb, 0.01)", 64)],
             names, args.number, args.rounds)
-        print(f"{'the whole step: sgd_step vs fused_sgd_step':50s} {a:7.2f} {b:7.2f}")
+        print(f"{'the whole step: sgd_step vs fast_sgd_step':50s} {a:7.2f} {b:7.2f}")
         print("* not used by train.py: see benchmarks/RESULTS.md")
         if args.ablation:
             result = ablation(dataset, args.rounds, args.steps_per_round)
-            print(f"\n{'the step with one trick undone':50s} {'us/step':>7s} {'+us':>7s}   median "
+            print(f"\n{'the step with one trick undone':58s} {'us/step':>7s} {'+us':>7s}   median "
                   f"of {args.rounds} interleaved rounds of {args.steps_per_round} steps")
             for what, (us, more) in result.items():
-                print(f"{what:50s} {us:7.2f} {more:+7.2f}")
+                print(f"{what:58s} {us:7.2f} {more:+7.2f}")
     return 0
 
 

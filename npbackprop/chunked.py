@@ -2,7 +2,7 @@
 
 This is the teaching version: one line per intermediate, the lecture's
 names, and a backward that walks the same lines in reverse. The fast path
-for training lives in model.py; tests check that the two agree.
+for training lives in fast.py; tests check that they agree.
 
     loss, cache = forward(params, Xb, Yb)   # cache: every intermediate by name
     grads = backward(cache)                 # the 26 gradients the lecture checks
@@ -15,24 +15,7 @@ import numpy as np
 from npbackprop.broadcast import unbroadcast
 from npbackprop.gradcheck import EPS, numerical_gradient
 from npbackprop.layers import BN_EPS
-
-PARAM_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
-
-# the intermediates in forward order, `loss` last
-INTERMEDIATES = (
-    "emb", "embcat", "hprebn", "bnmeani", "bndiff", "bndiff2", "bnvar",
-    "bnvar_inv", "bnraw", "hpreact", "h", "logits", "logit_maxes",
-    "norm_logits", "counts", "counts_sum", "counts_sum_inv", "probs",
-    "logprobs", "loss",
-)
-
-# the 26 tensors whose gradients the lecture checks, in the order it checks them
-GRAD_NAMES = (
-    "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts",
-    "norm_logits", "logit_maxes", "logits", "h", "W2", "b2", "hpreact",
-    "bngain", "bnbias", "bnraw", "bnvar_inv", "bnvar", "bndiff2", "bndiff",
-    "bnmeani", "hprebn", "embcat", "W1", "b1", "emb", "C",
-)
+from npbackprop.names import GRAD_NAMES, INTERMEDIATES, PARAM_NAMES
 
 
 def forward(params, Xb, Yb, given=None):
@@ -87,75 +70,77 @@ def forward(params, Xb, Yb, given=None):
 
 
 def backward(cache):
-    """Backprop by hand through every line of forward, in reverse.
+    """Backprop by hand through every line of forward, in reverse (the lecture's cell 11).
 
     Input: the cache from forward. Returns {name: gradient of the loss} for
     the 26 names in GRAD_NAMES, each with its tensor's exact shape and dtype.
     """
-    v = cache
-    n, Xb, Yb = v["n"], v["Xb"], v["Yb"]
-    rows = np.arange(n)
-    d = {}
+    n, Xb, Yb = cache["n"], cache["Xb"], cache["Yb"]
+    C, W1, b1, W2, b2, bngain, bnbias = (cache[k] for k in PARAM_NAMES)
+    (emb, embcat, hprebn, bnmeani, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hpreact, h,
+     logits, logit_maxes, norm_logits, counts, counts_sum, counts_sum_inv, probs,
+     logprobs) = (cache[k] for k in INTERMEDIATES[:-1])
+    rows = np.arange(n)                                                        # (N,)
 
     # loss = -mean(logprobs[rows, Yb]): only the picked entries matter, each by -1/n
-    dlogprobs = np.zeros_like(v["logprobs"])
-    dlogprobs[rows, Yb] = -1.0 / n
-    d["logprobs"] = dlogprobs
+    dlogprobs = np.zeros_like(logprobs)                                        # (N, V)
+    dlogprobs[rows, Yb] = -1.0 / n                                             # (N, V)
     # d log(x) = 1/x
-    dprobs = (1.0 / v["probs"]) * dlogprobs
-    d["probs"] = dprobs
+    dprobs = (1.0 / probs) * dlogprobs                                         # (N, V)
     # probs = counts * counts_sum_inv; counts_sum_inv was broadcast along rows: sum it back
-    d["counts_sum_inv"] = unbroadcast(v["counts"] * dprobs, v["counts_sum_inv"].shape)
-    dcounts = v["counts_sum_inv"] * dprobs  # first use of counts
+    dcounts_sum_inv = unbroadcast(counts * dprobs, counts_sum_inv.shape)       # (N, 1)
+    dcounts = counts_sum_inv * dprobs                                          # (N, V) 1st use
     # d x^-1 = -x^-2
-    d["counts_sum"] = -v["counts_sum"] ** -2 * d["counts_sum_inv"]
-    # counts_sum = counts.sum(1): each count gets the row's gradient (second use of counts)
-    dcounts = dcounts + np.broadcast_to(d["counts_sum"], dcounts.shape)
-    d["counts"] = dcounts
+    dcounts_sum = -counts_sum ** -2 * dcounts_sum_inv                          # (N, 1)
+    # counts_sum = counts.sum(1): each count gets its row's gradient (second use of counts)
+    dcounts = dcounts + np.broadcast_to(dcounts_sum, dcounts.shape)            # (N, V)
     # d exp(x) = exp(x)
-    d["norm_logits"] = v["counts"] * dcounts
+    dnorm_logits = counts * dcounts                                            # (N, V)
     # norm_logits = logits - logit_maxes; logit_maxes was broadcast along rows
-    d["logit_maxes"] = unbroadcast(-d["norm_logits"], v["logit_maxes"].shape)
+    dlogit_maxes = unbroadcast(-dnorm_logits, logit_maxes.shape)               # (N, 1)
     # logits reaches the loss twice: directly, and through the max of its row
-    dlogits = d["norm_logits"].copy()
-    dlogits[rows, v["logits"].argmax(1)] += d["logit_maxes"][:, 0]
-    d["logits"] = dlogits
+    dlogits = dnorm_logits.copy()                                              # (N, V)
+    dlogits[rows, logits.argmax(1)] += dlogit_maxes[:, 0]                      # (N, V)
     # logits = h @ W2 + b2; b2 was broadcast over the batch
-    d["h"] = dlogits @ v["W2"].T
-    d["W2"] = v["h"].T @ dlogits
-    d["b2"] = unbroadcast(dlogits, v["b2"].shape)
+    dh = dlogits @ W2.T                                                        # (N, H)
+    dW2 = h.T @ dlogits                                                        # (H, V)
+    db2 = unbroadcast(dlogits, b2.shape)                                       # (V,)
     # d tanh(x) = 1 - tanh(x)^2
-    dhpreact = (1.0 - v["h"] ** 2) * d["h"]
-    d["hpreact"] = dhpreact
+    dhpreact = (1.0 - h ** 2) * dh                                             # (N, H)
     # hpreact = bngain * bnraw + bnbias; gain and bias were broadcast over the batch
-    d["bngain"] = unbroadcast(v["bnraw"] * dhpreact, v["bngain"].shape)
-    d["bnbias"] = unbroadcast(dhpreact, v["bnbias"].shape)
-    d["bnraw"] = v["bngain"] * dhpreact
+    dbngain = unbroadcast(bnraw * dhpreact, bngain.shape)                      # (1, H)
+    dbnbias = unbroadcast(dhpreact, bnbias.shape)                              # (1, H)
+    dbnraw = bngain * dhpreact                                                 # (N, H)
     # bnraw = bndiff * bnvar_inv; bnvar_inv was broadcast over the batch
-    dbndiff = v["bnvar_inv"] * d["bnraw"]  # first use of bndiff
-    d["bnvar_inv"] = unbroadcast(v["bndiff"] * d["bnraw"], v["bnvar_inv"].shape)
+    dbndiff = bnvar_inv * dbnraw                                               # (N, H) 1st use
+    dbnvar_inv = unbroadcast(bndiff * dbnraw, bnvar_inv.shape)                 # (1, H)
     # d (x + eps)^-1/2 = -1/2 (x + eps)^-3/2
-    d["bnvar"] = -0.5 * (v["bnvar"] + BN_EPS) ** -1.5 * d["bnvar_inv"]
-    # bnvar = 1/(n-1) * bndiff2.sum(0): every row gets the column's gradient / (n-1)
-    d["bndiff2"] = np.broadcast_to(1.0 / (n - 1) * d["bnvar"], v["bndiff2"].shape).copy()
+    dbnvar = -0.5 * (bnvar + BN_EPS) ** -1.5 * dbnvar_inv                      # (1, H)
+    # bnvar = 1/(n-1) * bndiff2.sum(0): every row gets its column's gradient / (n-1)
+    dbndiff2 = np.broadcast_to(1.0 / (n - 1) * dbnvar, bndiff2.shape).copy()   # (N, H)
     # d x^2 = 2x (second use of bndiff)
-    dbndiff = dbndiff + 2.0 * v["bndiff"] * d["bndiff2"]
-    d["bndiff"] = dbndiff
+    dbndiff = dbndiff + 2.0 * bndiff * dbndiff2                                # (N, H)
     # bndiff = hprebn - bnmeani; bnmeani was broadcast over the batch
-    d["bnmeani"] = unbroadcast(-dbndiff, v["bnmeani"].shape)
+    dbnmeani = unbroadcast(-dbndiff, bnmeani.shape)                            # (1, H)
     # hprebn reaches bndiff directly and through the mean: each row gets 1/n of it
-    d["hprebn"] = dbndiff + 1.0 / n * d["bnmeani"]
+    dhprebn = dbndiff + 1.0 / n * dbnmeani                                     # (N, H)
     # hprebn = embcat @ W1 + b1; b1 was broadcast over the batch
-    d["embcat"] = d["hprebn"] @ v["W1"].T
-    d["W1"] = v["embcat"].T @ d["hprebn"]
-    d["b1"] = unbroadcast(d["hprebn"], v["b1"].shape)
+    dembcat = dhprebn @ W1.T                                                   # (N, T*E)
+    dW1 = embcat.T @ dhprebn                                                   # (T*E, H)
+    db1 = unbroadcast(dhprebn, b1.shape)                                       # (H,)
     # embcat is a view of emb
-    d["emb"] = d["embcat"].reshape(v["emb"].shape)
+    demb = dembcat.reshape(emb.shape)                                          # (N, T, E)
     # emb = C[Xb]: scatter-add, repeated characters each add their row
-    dC = np.zeros_like(v["C"])
-    np.add.at(dC, Xb.reshape(-1), d["emb"].reshape(-1, dC.shape[1]))
-    d["C"] = dC
-    return {k: d[k] for k in GRAD_NAMES}
+    dC = np.zeros_like(C)                                                      # (V, E)
+    np.add.at(dC, Xb.reshape(-1), demb.reshape(-1, dC.shape[1]))               # (V, E)
+
+    return {"logprobs": dlogprobs, "probs": dprobs, "counts_sum_inv": dcounts_sum_inv,
+            "counts_sum": dcounts_sum, "counts": dcounts, "norm_logits": dnorm_logits,
+            "logit_maxes": dlogit_maxes, "logits": dlogits, "h": dh, "W2": dW2, "b2": db2,
+            "hpreact": dhpreact, "bngain": dbngain, "bnbias": dbnbias, "bnraw": dbnraw,
+            "bnvar_inv": dbnvar_inv, "bnvar": dbnvar, "bndiff2": dbndiff2, "bndiff": dbndiff,
+            "bnmeani": dbnmeani, "hprebn": dhprebn, "embcat": dembcat, "W1": dW1, "b1": db1,
+            "emb": demb, "C": dC}
 
 
 def numerical_grads(params, Xb, Yb, names=GRAD_NAMES, eps=EPS):

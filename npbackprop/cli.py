@@ -1,29 +1,27 @@
 """The command line: npbackprop train | sample | eval | check | bench.
 
-Only this module prints to the user or decides exit codes: a user mistake
-(NpbackpropError) becomes one line on stderr and a non-zero exit; anything
-else is a bug and keeps its traceback.
+The command line alone prints to the user and decides exit codes (this
+module, check/command.py and bench/command.py, through console.run): a user
+mistake (NpbackpropError) becomes one line on stderr and a non-zero exit;
+anything else is a bug and keeps its traceback.
 """
 
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from npbackprop import bench_cmd, check_cmd, data, model, train
-from npbackprop.chunked import PARAM_NAMES
+from npbackprop import checkpoint, data, datafile, model, plot, train
+from npbackprop.bench import command as bench_command
+from npbackprop.check import command as check_command
+from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
 DEFAULTS = train.Config()
 SAMPLE_SEED = 2147483647 + 10  # the lecture's sampling generator
-
-
-def _say(message):
-    print(message, flush=True)
 
 
 # -----------------------------------------------------------------------------
@@ -31,8 +29,8 @@ def _say(message):
 
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train the lecture's MLP with hand-written gradients "
-                       "(exercise 4)", description="Train the lecture's MLP (exercise 4). On --resume, settings "
-                       "not given on the command line come from the checkpoint.")
+                       "(exercise 4)", description="Train the lecture's MLP (exercise 4). On "
+                       "--resume, settings not given on the command line come from the checkpoint.")
     p.add_argument("-i", "--input-file", metavar="FILE", help="names, one per line (default: "
                    "$NPBACKPROP_DATA, data/names.txt, ../shared/data/names.txt, else download)")
     p.add_argument("-o", "--out-dir", metavar="DIR", default="out", help="folder for model.npz, "
@@ -73,8 +71,8 @@ def add_train_parser(sub):
 def _train_config(args):
     """Flags over defaults, or on --resume flags over the checkpoint's settings."""
     base = asdict(DEFAULTS)
-    if args.resume and Path(args.out_dir, train.MODEL_FILE).exists():
-        saved = train.load_run(args.out_dir)[1]
+    if args.resume and Path(args.out_dir, checkpoint.MODEL_FILE).exists():
+        saved = checkpoint.load_run(args.out_dir)[1]
         base.update({k: saved[k] for k in base if k in saved and k != "max_steps"})
     given = {k: v for k, v in vars(args).items() if k in base and v is not None}
     return replace(train.Config(**base), **given)
@@ -86,30 +84,30 @@ def cmd_train(args):
             raise NpbackpropError(f"--{name.replace('_', '-')} must be at least 1")
     cfg = _train_config(args)
     train.validate(cfg)
-    path = data.find_names_file(args.input_file, log=_say)
+    path = datafile.find_names_file(args.input_file, log=say)
     dataset = data.load_dataset(path, cfg.block_size)
     sizes = dataset.split_sizes
-    _say(f"data: {path}: {len(dataset.words):,} names, vocab {dataset.vocab_size}, "
+    say(f"data: {path}: {len(dataset.words):,} names, vocab {dataset.vocab_size}, "
          f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
-    _say(f"model: n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size {cfg.block_size}, "
+    say(f"model: n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size {cfg.block_size}, "
          f"{cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
     try:
         metrics = train.train(cfg, dataset, args.out_dir, resume=args.resume, force=args.force,
                               log_interval=args.log_interval,
-                              checkpoint_interval=args.checkpoint_interval, log=_say)
+                              checkpoint_interval=args.checkpoint_interval, log=say)
     except train.Interrupted as e:
-        print(f"\n{e}; checkpoint written to {Path(e.out_dir) / train.MODEL_FILE}.\n"
+        print(f"\n{e}; checkpoint written to {Path(e.out_dir) / checkpoint.MODEL_FILE}.\n"
               f"Resume with: npbackprop train -o {e.out_dir} --resume", file=sys.stderr)
         return 128 + e.signum
-    _say(f"after calibration: train {metrics['train_loss']:.4f}  val {metrics['val_loss']:.4f}"
+    say(f"after calibration: train {metrics['train_loss']:.4f}  val {metrics['val_loss']:.4f}"
          f"  test {metrics['test_loss']:.4f}  ({metrics['seconds']:.1f} s of training)")
     if args.plot:
         try:
-            arrays, _ = train.load_run(args.out_dir)
-            train.plot_losses(arrays["losses"], Path(args.out_dir) / "loss.png")
-            _say(f"loss curve: {Path(args.out_dir) / 'loss.png'}")
+            arrays, _ = checkpoint.load_run(args.out_dir)
+            plot.plot_losses(arrays["losses"], Path(args.out_dir) / "loss.png")
+            say(f"loss curve: {Path(args.out_dir) / 'loss.png'}")
         except ImportError:
-            _say("--plot needs matplotlib: pip install -e \".[plot]\" (training is saved)")
+            say("--plot needs matplotlib: pip install -e \".[plot]\" (training is saved)")
     if args.num_samples > 0:
         _print_samples(args.out_dir, args.num_samples, SAMPLE_SEED)
     return 0
@@ -118,25 +116,13 @@ def cmd_train(args):
 # -----------------------------------------------------------------------------
 # sample and eval
 
-def _load_model(out_dir):
-    """Parameters, batchnorm statistics, run config and step of a trained run, checked."""
-    arrays, cfg = train.load_run(out_dir)
-    params = {k: arrays[k] for k in PARAM_NAMES}
-    vocab = cfg.get("vocab", "")
-    V, T = len(vocab), cfg.get("block_size")
-    if params["C"].shape[0] != V or params["W1"].shape[0] != params["C"].shape[1] * (T or 0):
-        raise NpbackpropError(f"{Path(out_dir) / train.MODEL_FILE} does not match its config "
-                              f"(vocab of {V}, block_size {T}); retrain it")
-    return params, arrays["bnmean"], arrays["bnvar"], cfg, int(arrays["step"])
-
-
 def _print_samples(out_dir, num_samples, seed, max_len=50):
-    params, bnmean, bnvar, cfg, _ = _load_model(out_dir)
+    params, bnmean, bnvar, cfg, _ = checkpoint.load_model(out_dir)
     names = model.sample(params, bnmean, bnvar, list(cfg["vocab"]), cfg["block_size"],
                          rng=np.random.default_rng(seed), num_samples=num_samples,
                          max_len=max_len)
     for name in names:
-        _say(name)
+        say(name)
 
 
 def add_sample_parser(sub):
@@ -167,8 +153,8 @@ def add_eval_parser(sub):
 
 
 def cmd_eval(args):
-    params, bnmean, bnvar, cfg, step = _load_model(args.out_dir)
-    dataset = data.load_dataset(data.find_names_file(args.input_file, log=_say),
+    params, bnmean, bnvar, cfg, step = checkpoint.load_model(args.out_dir)
+    dataset = data.load_dataset(datafile.find_names_file(args.input_file, log=say),
                                 cfg["block_size"])
     if "".join(dataset.itos) != cfg["vocab"]:
         raise NpbackpropError(f"the checkpoint in {args.out_dir} was trained on another "
@@ -178,10 +164,10 @@ def cmd_eval(args):
     losses = {f"{s}_loss": model.split_loss(params, bnmean, bnvar, *dataset.split(s))
               for s in splits}
     if args.json:
-        _say(json.dumps({**losses, "step": step, "split_sizes": dataset.split_sizes}))
+        say(json.dumps({**losses, "step": step, "split_sizes": dataset.split_sizes}))
     else:
         for s in splits:
-            _say(f"{s:5s} loss {losses[f'{s}_loss']:.4f}  ({dataset.split_sizes[s]:,} examples, "
+            say(f"{s:5s} loss {losses[f'{s}_loss']:.4f}  ({dataset.split_sizes[s]:,} examples, "
                  f"step {step:,})")
     return 0
 
@@ -194,26 +180,14 @@ def build_parser():
     add_train_parser(sub)
     add_sample_parser(sub)
     add_eval_parser(sub)
-    check_cmd.add_parser(sub)
-    bench_cmd.add_parser(sub)
+    check_command.add_parser(sub)
+    bench_command.add_parser(sub)
     return parser
-
-
-def run(args, prog):
-    """Call args.func(args); a user mistake becomes one line on stderr and its exit code."""
-    try:
-        return args.func(args)
-    except NpbackpropError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return run(args, f"npbackprop {args.command}")
+    return run(args.func, args, f"npbackprop {args.command}")
 
 
 if __name__ == "__main__":

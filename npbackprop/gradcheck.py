@@ -8,7 +8,8 @@ the size of the gradient itself.
 - numerical_gradient(f, x): d f(x) / dx for a scalar-valued f
 - compare(name, analytic, numeric): a GradResult (no exception)
 - check_layer(forward, backward, inputs): checks a forward/backward pair
-  against a seeded random upstream gradient; raises GradcheckError on failure
+  (layers.py's contract) against a seeded random upstream gradient; raises
+  GradcheckError on failure
 """
 
 from dataclasses import dataclass
@@ -134,8 +135,8 @@ def check_layer(forward, backward, inputs, *, names=None, seed=0, eps=EPS, atol=
     """Check a forward/backward pair against finite differences.
 
     Inputs:
-    - forward(*inputs) -> (out, cache); backward(dout, cache) -> the gradients
-      of the float inputs, in order (one array, or a tuple)
+    - forward(*inputs) -> (out, cache); backward(dout, cache) -> a tuple with
+      one entry per input, in order: None for an integer input, else its gradient
     - inputs: the forward's arguments; the float ones must be float64
     - names: a name per input, for messages
     The upstream gradient dout is random (standard normal, `seed`), never all
@@ -151,17 +152,22 @@ def check_layer(forward, backward, inputs, *, names=None, seed=0, eps=EPS, atol=
     out, cache = forward(*inputs)
     dout = np.random.default_rng(seed).standard_normal(np.shape(out))
     grads = backward(dout, cache)
-    grads = grads if isinstance(grads, tuple) else (grads,)
-    if len(grads) != len(floats):
+    if not isinstance(grads, tuple) or len(grads) != len(inputs):
+        got = f"{len(grads)} entries" if isinstance(grads, tuple) else type(grads).__name__
         raise GradcheckError(GradResult(
             name="backward", shape=(), dtype="", ok=False,
-            problem=f"returned {len(grads)} gradients for {len(floats)} float inputs "
-                    f"({', '.join(names[i] for i in floats)})"))
+            problem=f"returned {got}, expected a tuple of {len(inputs)}, one per input "
+                    f"({', '.join(names)}), None for an integer input"))
+    for i, grad in enumerate(grads):
+        if i not in floats and grad is not None:
+            raise GradcheckError(GradResult(
+                name=names[i], shape=np.shape(inputs[i]), dtype=str(np.asarray(inputs[i]).dtype),
+                ok=False, problem="a gradient for an integer input; it should be None"))
     results = []
-    for i, grad in zip(floats, grads):
+    for i in floats:
         numeric = numerical_gradient(
             lambda: np.sum(forward(*inputs)[0] * dout), inputs[i], eps)
-        result = compare(names[i], grad, numeric, atol=atol, rtol=rtol, eps=eps, seed=seed,
+        result = compare(names[i], grads[i], numeric, atol=atol, rtol=rtol, eps=eps, seed=seed,
                          dtype=inputs[i].dtype)
         if not result.ok:
             raise GradcheckError(result)

@@ -1,12 +1,13 @@
 """Every layer of the lecture's network as a pure forward/backward pair.
 
-    out, cache = <layer>_forward(*inputs)
-    grads = <layer>_backward(dout, cache)
+    out, cache = <layer>_forward(x, *params)          # data first
+    dx, *dparams = <layer>_backward(dout, cache)       # always a tuple
 
-A backward returns the gradients of its float inputs in the forward's
-argument order (one array alone, several as a tuple); integer inputs
-(indices, targets) get none. Each gradient has exactly its input's shape and
-dtype. Nothing is stored between calls and nothing passed in is modified.
+A backward returns one gradient per forward argument, in the forward's
+order: None for an integer input (indices, targets), else an array of
+exactly that input's shape and dtype. The cache is a plain tuple, and each
+forward's docstring says what it holds. Nothing is stored between calls and
+nothing passed in is modified.
 Dimension letters: N batch, T block_size, E n_embd, H n_hidden, V vocab_size.
 """
 
@@ -20,13 +21,13 @@ BN_EPS = 1e-5
 # -----------------------------------------------------------------------------
 # embedding: emb = C[ix]
 
-def embedding_forward(C, ix):
+def embedding_forward(ix, C):
     """Look up rows of the embedding table.
 
     Inputs:
-    - C: (V, E) embedding table
     - ix: int array of any shape S, e.g. (N, T)
-    Returns (emb, cache) with emb of shape S + (E,).
+    - C: (V, E) embedding table
+    Returns (emb, cache) with emb of shape S + (E,); cache is (ix, C.shape).
     """
     return C[ix], (ix, C.shape)
 
@@ -36,32 +37,32 @@ def embedding_backward(demb, cache):
 
     A character that appears k times in the batch collects k rows:
     np.add.at accumulates repeated indices (`dC[ix] += demb` would keep only
-    the last of them). Returns dC, (V, E).
+    the last of them). Returns (None, dC): ix is integer, dC is (V, E).
     """
     ix, C_shape = cache
     dC = np.zeros(C_shape, dtype=demb.dtype)
     np.add.at(dC, ix.reshape(-1), demb.reshape(-1, C_shape[1]))
-    return dC
+    return None, dC
 
 
 # -----------------------------------------------------------------------------
 # concatenation of the T embeddings of a context: embcat = emb.view(N, -1)
 
 def concat_forward(emb):
-    """(N, T, E) -> (N, T*E), a view: no data moves."""
+    """(N, T, E) -> (N, T*E), a view: no data moves. cache is emb.shape."""
     return emb.reshape(emb.shape[0], -1), emb.shape
 
 
 def concat_backward(dembcat, cache):
-    """(N, T*E) -> (N, T, E); copied so the result is never a view of dout."""
-    return dembcat.reshape(cache).copy()
+    """(N, T*E) -> (demb,), (N, T, E); copied so it is never a view of dout."""
+    return (dembcat.reshape(cache).copy(),)
 
 
 # -----------------------------------------------------------------------------
 # linear: out = x @ W + b
 
 def linear_forward(x, W, b):
-    """Inputs: x (N, D), W (D, M), b (M,). Returns out (N, M) and the cache."""
+    """Inputs: x (N, D), W (D, M), b (M,). Returns out (N, M); cache is (x, W, b.shape)."""
     return x @ W + b, (x, W, b.shape)
 
 
@@ -83,7 +84,8 @@ def batchnorm_forward(x, gain, bias, eps=BN_EPS):
     Inputs:
     - x: (N, H), N >= 2 (the variance divides by N - 1)
     - gain, bias: (1, H) or (H,)
-    Returns (out, cache), out (N, H) = gain * (x - mean) / sqrt(var + eps) + bias.
+    Returns (out, cache), out (N, H) = gain * (x - mean) / sqrt(var + eps) + bias;
+    cache is (raw, var_inv, gain, bias.shape), raw the normalised x (N, H).
     """
     n = x.shape[0]
     mean = x.sum(0, keepdims=True) / n                       # (1, H)
@@ -115,7 +117,10 @@ def batchnorm_backward(dout, cache):
 # batchnorm, evaluation mode: given (calibrated) mean and variance
 
 def batchnorm_eval_forward(x, gain, bias, mean, var, eps=BN_EPS):
-    """out = gain * (x - mean) / sqrt(var + eps) + bias, all but x (1, H) or (H,)."""
+    """out = gain * (x - mean) / sqrt(var + eps) + bias, all but x (1, H) or (H,).
+
+    cache is (raw, var_inv, gain, bias.shape, mean.shape, var.shape).
+    """
     var_inv = (var + eps) ** -0.5
     raw = (x - mean) * var_inv
     return gain * raw + bias, (raw, var_inv, gain, bias.shape, mean.shape, var.shape)
@@ -138,21 +143,25 @@ def batchnorm_eval_backward(dout, cache):
 # tanh
 
 def tanh_forward(x):
+    """h = tanh(x), any shape; cache is h itself."""
     h = np.tanh(x)
     return h, h
 
 
 def tanh_backward(dh, cache):
-    """d tanh(x)/dx = 1 - tanh(x)^2, written with the output h."""
+    """(dx,) with d tanh(x)/dx = 1 - tanh(x)^2, written with the output h."""
     h = cache
-    return (1.0 - h * h) * dh
+    return ((1.0 - h * h) * dh,)
 
 
 # -----------------------------------------------------------------------------
 # cross-entropy: mean over the batch of -log softmax(logits)[target]
 
 def cross_entropy_forward(logits, Y):
-    """Inputs: logits (N, V), Y int (N,). Returns (loss, cache), loss a 0-d array."""
+    """Inputs: logits (N, V), Y int (N,). Returns (loss, cache), loss a 0-d array.
+
+    cache is (probs, Y), probs = softmax(logits) (N, V).
+    """
     n = logits.shape[0]
     # subtracting the row max changes nothing mathematically and keeps exp finite
     norm_logits = logits - logits.max(1, keepdims=True)      # (N, V)
@@ -165,11 +174,14 @@ def cross_entropy_forward(logits, Y):
 
 
 def cross_entropy_backward(dloss, cache):
-    """Exercise 2: dlogits = (softmax(logits) - onehot(Y)) / N, times dloss."""
+    """Exercise 2: dlogits = (softmax(logits) - onehot(Y)) / N, times dloss.
+
+    Returns (dlogits, None): Y is integer.
+    """
     probs, Y = cache
     n = probs.shape[0]
     dlogits = probs.copy()
     dlogits[np.arange(n), Y] -= 1.0
     # in place keeps the dtype: a float64 dloss must not upcast float32 logits
     dlogits *= dloss / n
-    return dlogits
+    return dlogits, None

@@ -9,7 +9,6 @@ continues exactly where the interrupted one stopped.
 """
 
 import hashlib
-import json
 import math
 import signal
 import time
@@ -18,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import checkpoint, model
-from npbackprop.chunked import PARAM_NAMES
+from npbackprop import checkpoint, fast, model
+from npbackprop.checkpoint import CONFIG_FILE, METRICS_FILE, MODEL_FILE, RunState
 from npbackprop.errors import NpbackpropError
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
-MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.npz", "config.json", "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -116,42 +114,8 @@ def _run_config(cfg, dataset):
             "data": str(dataset.path), "data_fingerprint": data_fingerprint(dataset)}
 
 
-class _State:
-    """Everything a checkpoint holds: parameters, step, RNG, loss history, time."""
-
-    def __init__(self, params, step, rng, losses, seconds):
-        self.params, self.step, self.rng = params, step, rng
-        self.losses, self.seconds = losses, seconds
-
-    def save(self, out_dir, dataset, run_config):
-        bnmean, bnvar = model.calibrate(self.params, dataset.Xtr)
-        arrays = {**self.params, "bnmean": bnmean, "bnvar": bnvar,
-                  "step": np.int64(self.step), "seconds": np.float64(self.seconds),
-                  "losses": np.asarray(self.losses, dtype=np.float64),
-                  "rng_state": np.str_(json.dumps(self.rng.bit_generator.state)),
-                  "config": np.str_(json.dumps(run_config, sort_keys=True))}
-        checkpoint.save_npz(Path(out_dir) / MODEL_FILE, arrays)
-
-
-CHECKPOINT_KEYS = PARAM_NAMES + ("bnmean", "bnvar", "step", "losses", "rng_state", "config")
-
-
-def load_run(out_dir):
-    """Read a run's checkpoint: (arrays, run config dict). NpbackpropError if unusable."""
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise NpbackpropError(f"no run in {out_dir}: the folder does not exist "
-                              f"(train one with: npbackprop train -o {out_dir})")
-    arrays = checkpoint.load_npz(out_dir / MODEL_FILE, required=CHECKPOINT_KEYS)
-    try:
-        run_config = json.loads(str(arrays["config"]))
-    except ValueError:
-        raise NpbackpropError(f"{out_dir / MODEL_FILE} holds an unreadable config") from None
-    return arrays, run_config
-
-
 def _resume_state(out_dir, cfg, dataset):
-    arrays, saved = load_run(out_dir)
+    arrays, saved = checkpoint.load_run(out_dir)
     wanted = _run_config(cfg, dataset)
     keys = RESUME_KEYS + ("vocab", "data_fingerprint")
     differ = [k for k in keys if saved.get(k) != wanted[k]]
@@ -159,11 +123,7 @@ def _resume_state(out_dir, cfg, dataset):
         detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {wanted[k]!r}" for k in differ)
         raise NpbackpropError(f"cannot resume the run in {out_dir}: {detail}. Resume with the "
                               f"checkpoint's settings and data, or train into a new --out-dir")
-    rng = np.random.default_rng()
-    rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
-    params = {k: arrays[k] for k in PARAM_NAMES}
-    return _State(params, int(arrays["step"]), rng, list(arrays["losses"]),
-                  float(arrays["seconds"]))
+    return checkpoint.resume_state(arrays)
 
 
 def _progress(step, cfg, loss, rate, start_step):
@@ -193,19 +153,20 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
         rng = np.random.default_rng(cfg.seed)
         params = model.init_params(dataset.vocab_size, cfg.n_embd, cfg.n_hidden, cfg.block_size,
                                    rng=rng, dtype=DTYPES[cfg.dtype])
-        state = _State(params, 0, rng, [], 0.0)
+        state = RunState(params, 0, rng, [], 0.0)
     checkpoint.save_json(out_dir / CONFIG_FILE, run_config)
 
     Xtr, Ytr = dataset.Xtr, dataset.Ytr
     # the fast step works in preallocated buffers; the parameters become views into them
-    ws = model.Workspace(state.params, cfg.batch_size)
+    ws = fast.Workspace(state.params, cfg.batch_size)
     state.params = ws.params
     start_step, t0 = state.step, time.perf_counter()
     seconds_before = state.seconds
 
     def save_checkpoint():
         state.seconds = seconds_before + time.perf_counter() - t0
-        state.save(out_dir, dataset, run_config)
+        bnmean, bnvar = fast.calibrate(state.params, dataset.Xtr)
+        checkpoint.save_checkpoint(out_dir, state, bnmean, bnvar, run_config)
 
     # overflow is detected below and reported with its step; numpy's warnings would only add noise
     with _SignalFlag() as stop, np.errstate(over="ignore", invalid="ignore"):
@@ -215,8 +176,7 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
                 raise Interrupted(stop.signum, step, out_dir)
             # minibatch, drawn uniformly with replacement from the training split
             ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
-            loss, finite = model.sgd_step(state.params, Xtr[ix], Ytr[ix],
-                                          learning_rate(step, cfg), ws)
+            loss, finite = fast.fast_sgd_step(ws, Xtr[ix], Ytr[ix], learning_rate(step, cfg))
             if not finite:
                 kept = (f"the last checkpoint, {out_dir / MODEL_FILE}, is untouched"
                         if (out_dir / MODEL_FILE).exists() else "no checkpoint was written")
@@ -244,7 +204,7 @@ def train(cfg, dataset, out_dir, *, resume=False, force=False, log_interval=10_0
 
 def evaluate_run(params, dataset, splits=("train", "val", "test")):
     """Calibrate batchnorm on the training split, then the loss of each split."""
-    bnmean, bnvar = model.calibrate(params, dataset.Xtr)
+    bnmean, bnvar = fast.calibrate(params, dataset.Xtr)
     return {f"{s}_loss": model.split_loss(params, bnmean, bnvar, *dataset.split(s))
             for s in splits}
 
@@ -269,24 +229,3 @@ def _prepare_out_dir(out_dir, resume, force):
         probe.unlink()
     except OSError as e:
         raise NpbackpropError(f"cannot write in --out-dir {out_dir}: {e.strerror}") from None
-
-
-def plot_losses(losses, path, chunk=1000):
-    """The lecture's loss curve: log10 of the loss, averaged over chunks of steps.
-
-    Needs matplotlib (the `plot` extra); raises ImportError without it.
-    """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    log10 = np.log10(np.asarray(losses, dtype=np.float64))
-    chunk = max(1, min(chunk, len(log10)))
-    curve = log10[: len(log10) // chunk * chunk].reshape(-1, chunk).mean(1)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(np.arange(len(curve)) * chunk, curve)
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"log10 loss (mean of {chunk} steps)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -28,5 +28,5 @@ def names_file(tmp_path):
 @pytest.fixture(scope="session")
 def real_dataset():
     """The lecture's data set, block_size 3 (found as the CLI finds it)."""
-    from npbackprop import data
-    return data.load_dataset(data.find_names_file(), block_size=3)
+    from npbackprop import data, datafile
+    return data.load_dataset(datafile.find_names_file(), block_size=3)

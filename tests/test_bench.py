@@ -3,12 +3,15 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from npbackprop import bench, bench_cmd, data, model
-from npbackprop.chunked import PARAM_NAMES
+from npbackprop import data, fast, model
+from npbackprop.bench import command as bench_cmd
+from npbackprop.bench import harness, tables
+from npbackprop.names import PARAM_NAMES
 
 FEW = dict(rounds=2, steps_per_round=3, warmup_rounds=1)
 
@@ -22,97 +25,99 @@ def dataset(names_file):
 def no_torch(monkeypatch):
     # None in sys.modules makes `import torch` raise ImportError, as if not installed
     monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "npbackprop.bench.torch_variants", raising=False)
 
 
 def test_step_table_without_torch(dataset, no_torch):
-    result = bench.bench_step(dataset, n_hidden=16, **FEW)
-    assert list(result["variants"]) == list(bench.NUMPY_VARIANTS)
+    result = tables.bench_step(dataset, n_hidden=16, **FEW)
+    assert list(result["variants"]) == list(tables.NUMPY_VARIANTS)
     assert any("torch is not installed" in n for n in result["notes"])
     for v in result["variants"].values():
         assert len(v["rounds_us"]) == 2 and v["min_us"] <= v["median_us"] <= v["max_us"]
-    assert result["variants"][bench.FAST]["ratio_to_fast"] == 1.0
+    assert result["variants"][harness.FAST]["ratio_to_fast"] == 1.0
     assert "torch" not in result["machine"]
-    text = bench.format_step_table(result)
-    assert bench.FAST in text and "torch is not installed" in text
+    text = tables.format_step_table(result)
+    assert harness.FAST in text and "torch is not installed" in text
     json.dumps(result)
 
 
 def test_step_table_with_torch(dataset):
     pytest.importorskip("torch")
-    result = bench.bench_step(dataset, n_hidden=16, **FEW)
+    result = tables.bench_step(dataset, n_hidden=16, **FEW)
     names = list(result["variants"])
-    assert names[:len(bench.NUMPY_VARIANTS)] == list(bench.NUMPY_VARIANTS)
+    assert names[:len(tables.NUMPY_VARIANTS)] == list(tables.NUMPY_VARIANTS)
     assert {"torch autograd", "torch lecture loop", "torch manual index_add_"} <= set(names)
     assert result["machine"]["torch_threads"] == 1 and result["notes"] == []
-    assert "torch autograd" in bench.format_step_table(result)
+    assert "torch autograd" in tables.format_step_table(result)
 
 
 def test_pinned_threads_are_restored():
-    before = bench.blas_threads()
+    before = harness.blas_threads()
     if before is None:
         pytest.skip("numpy's BLAS threads cannot be read here")
     other = 1 if before != 1 else 2
-    with bench.pinned_threads(other) as notes:
-        assert notes == [] and bench.blas_threads() == other
-    assert bench.blas_threads() == before
+    with harness.pinned_threads(other) as notes:
+        assert notes == [] and harness.blas_threads() == other
+    assert harness.blas_threads() == before
 
 
-def test_missing_torch_variants_file_is_a_note(tmp_path):
-    module, why = bench.load_torch_variants(tmp_path / "nope.py")
-    assert module is None and "not found" in why
+def test_missing_torch_is_a_note_naming_the_tested_version(no_torch):
+    module, why = harness.load_torch_variants()
+    assert module is None and "torch is not installed" in why
+    assert f"pip install torch=={harness.TORCH_VERSION}" in why
 
 
 def test_torch_variants_take_the_same_step(dataset):
     # each torch variant, one step from the same params on the same batch, lands where
     # npbackprop's step lands (float32, so close rather than equal)
-    tv, _ = bench.load_torch_variants()
+    tv, _ = harness.load_torch_variants()
     if tv is None:
         pytest.skip("torch not installed")
     params = model.init_params(dataset.vocab_size, 4, 16, 3, rng=np.random.default_rng(0),
                                dtype=np.float32)
-    batches = bench.make_batches(dataset, 8, 1)
-    ws = model.Workspace(params, 8)
-    loss, _ = model.fused_sgd_step(ws, *batches[0], 0.1)
+    batches = harness.make_batches(dataset, 8, 1)
+    ws = fast.Workspace(params, 8)
+    loss, _ = fast.fast_sgd_step(ws, *batches[0], 0.1)
     for name, factory in tv.VARIANTS.items():
         step = factory(params, batches)
         assert step(0, 0.1) == pytest.approx(loss, rel=1e-5), name
 
 
 def test_threads_table(dataset):
-    result = bench.bench_threads(dataset, sizes=((8, 4),), rounds=1, steps_per_round=2)
-    if bench.blas_threads() is None:
+    result = tables.bench_threads(dataset, sizes=((8, 4),), rounds=1, steps_per_round=2)
+    if harness.blas_threads() is None:
         assert result["rows"] == [] and result["notes"]
     else:
         (row,) = result["rows"]
         assert set(row["median_us"]) == {1, 2} and row["ratio_2_to_1"] > 0
-    assert isinstance(bench.format_threads_table(result), str)
+    assert isinstance(tables.format_threads_table(result), str)
     json.dumps(result)
 
 
 def test_scaling_table(dataset):
-    result = bench.bench_scaling(dataset, hidden=(8, 16), batch=(4, 8), rounds=1,
+    result = tables.bench_scaling(dataset, hidden=(8, 16), batch=(4, 8), rounds=1,
                                  steps_per_round=2)
     assert [(r["n_hidden"], r["batch_size"]) for r in result["rows"]] == \
         [(8, 4), (8, 8), (16, 4), (16, 8)]
     assert all(r["gflops"] > 0 for r in result["rows"])
-    text = bench.format_scaling_table(result)
+    text = tables.format_scaling_table(result)
     assert "batch 8" in text and "GFLOP/s" in text
     json.dumps(result)
 
 
 def test_matmul_flops_counts_six_matmuls():
     # forward 2 N (T E) H + 2 N H V, backward twice each
-    assert bench.matmul_flops(32, 3, 10, 200, 27) == 3 * (2 * 32 * 30 * 200 + 2 * 32 * 200 * 27)
+    assert tables.matmul_flops(32, 3, 10, 200, 27) == 3 * (2 * 32 * 30 * 200 + 2 * 32 * 200 * 27)
 
 
 def test_full_run(dataset, tmp_path):
-    result = bench.bench_full_run(dataset, max_steps=30)
+    result = tables.bench_full_run(dataset, max_steps=30)
     assert result["max_steps"] == 30 and result["dtype"] == "float32"
     assert result["wall_seconds"] >= result["train_seconds"] > 0
     assert all(np.isfinite(result[f"{s}_loss"]) for s in ("train", "val", "test"))
-    assert "after calibration" in bench.format_full_run(result)
+    assert "after calibration" in tables.format_full_run(result)
     # an explicit folder keeps its run
-    bench.bench_full_run(dataset, max_steps=5, out_dir=tmp_path / "run")
+    tables.bench_full_run(dataset, max_steps=5, out_dir=tmp_path / "run")
     z = np.load(tmp_path / "run" / "model.npz")
     assert int(z["step"]) == 5 and set(PARAM_NAMES) <= set(z.files)
 
@@ -123,11 +128,11 @@ def test_command_writes_json(names_file, tmp_path, capsys, no_torch):
                            "--only", "step", "--json", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "machine:" in printed and bench.FAST in printed
+    assert "machine:" in printed and harness.FAST in printed
     result = json.loads(out.read_text())
     assert set(result) == {"data", "machine", "step"}
     assert {"median_us", "min_us", "max_us", "ratio_to_fast", "rounds_us"} <= \
-        set(result["step"]["variants"][bench.FAST])
+        set(result["step"]["variants"][harness.FAST])
     assert result["machine"]["numpy"] == np.__version__
 
 
@@ -149,7 +154,7 @@ def test_parts():
 
 @pytest.mark.parametrize("script", ["bench_step.py", "bench_scaling.py", "bench_full_run.py"])
 def test_scripts_show_help(script):
-    path = bench.PROJECT_ROOT / "benchmarks" / script
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / script
     done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and f"usage: {script}" in done.stdout

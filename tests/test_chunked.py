@@ -7,6 +7,7 @@ from hypothesis import assume, given, settings
 
 from npbackprop import chunked, layers, model
 from npbackprop.gradcheck import compare
+from npbackprop.names import GRAD_NAMES
 from strategies import dtypes, graph_cases, make_case, seeds, sizes
 
 
@@ -26,7 +27,7 @@ def test_all_26_gradients_against_finite_differences(case):
     assume(cache["bnvar"].min() > 1e-3)
     grads = chunked.backward(cache)
     numeric = chunked.numerical_grads(params, Xb, Yb)
-    for name in chunked.GRAD_NAMES:
+    for name in GRAD_NAMES:
         r = compare(name, grads[name], numeric[name], dtype=np.float64)
         assert r.ok, r.report()
 
@@ -36,7 +37,7 @@ def test_gradient_shapes_and_dtypes_are_their_tensors(seed, sz, dtype):
     params, Xb, Yb = make_case(seed, **sz, dtype=dtype)
     loss, cache = chunked.forward(params, Xb, Yb)
     grads = chunked.backward(cache)
-    assert list(grads) == list(chunked.GRAD_NAMES) and len(grads) == 26
+    assert list(grads) == list(GRAD_NAMES) and len(grads) == 26
     assert loss.shape == () and loss.dtype == dtype
     for name, g in grads.items():
         assert g.shape == cache[name].shape, name  # bnmeani: (1, H), not (H,)
@@ -59,7 +60,7 @@ def test_exercise_2_fused_cross_entropy(seed, sz):
     params, Xb, Yb = make_case(seed, **sz)
     _, cache = chunked.forward(params, Xb, Yb)
     _, ce_cache = layers.cross_entropy_forward(cache["logits"], Yb)
-    dlogits = layers.cross_entropy_backward(1.0, ce_cache)
+    dlogits, _ = layers.cross_entropy_backward(1.0, ce_cache)
     np.testing.assert_allclose(dlogits, chunked.backward(cache)["logits"], rtol=1e-10,
                                atol=1e-15)
     np.testing.assert_allclose(dlogits.sum(1), 0, atol=1e-15)
@@ -122,3 +123,15 @@ def test_finite_differences_catch_the_lectures_classic_mistakes():
     for name, g in wrong.items():
         assert compare(name, grads[name], numeric[name]).ok, name
         assert not compare(name, g, numeric[name]).ok, name
+
+
+def test_dlogits_keeps_the_branch_through_logit_maxes():
+    # that branch is ~1e-17, so no tolerance sees it: dropping it must still fail a test.
+    # Bitwise, dlogits differs from dnorm_logits, and only at each row's max
+    from npbackprop.check import setups
+    for setup in (setups.make_setup(), setups.make_setup(seed=3)):
+        g = chunked.backward(setup.cache)
+        differs = g["logits"] != g["norm_logits"]
+        assert differs.sum() >= setup.sizes.batch_size // 2
+        rows, cols = np.nonzero(differs)
+        np.testing.assert_array_equal(cols, setup.cache["logits"].argmax(1)[rows])

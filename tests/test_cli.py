@@ -225,12 +225,12 @@ def test_divergence_exits_non_zero_with_step_and_cause(tmp_path, names_file):
 
 
 def test_a_bug_keeps_its_traceback(tmp_path, names_file, monkeypatch):
-    from npbackprop import model
+    from npbackprop import fast
 
     def broken(*args):
         raise ZeroDivisionError("a real bug")
 
-    monkeypatch.setattr(model, "sgd_step", broken)
+    monkeypatch.setattr(fast, "fast_sgd_step", broken)
     with pytest.raises(ZeroDivisionError):
         cli.main(["train", "-i", str(names_file), "-o", str(tmp_path / "out"), *SMALL])
 
@@ -282,6 +282,6 @@ def test_bench_is_a_command(names_file, tmp_path):
     p = npbackprop("bench", "-i", names_file, "--only", "step", "--rounds", 1,
                    "--steps-per-round", 2, "--warmup-rounds", 0, "--no-torch", "--json", out,
                    check=0)
-    assert "npbackprop fused float32" in p.stdout
+    assert "npbackprop fast float32" in p.stdout
     assert "step" in json.loads(out.read_text())
     user_error(npbackprop("bench", "--rounds", 0), "--rounds")

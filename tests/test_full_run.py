@@ -7,6 +7,7 @@ batchnorm calibration (the lecture's run: train 2.0705, val 2.1099).
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,5 +35,9 @@ def test_default_training_reaches_the_lectures_losses(tmp_path):
     # progress in the lecture's format, every 10,000 steps
     assert " 190000/ 200000:" in p.stdout
     assert np.load(out / "model.npz")["losses"].shape == (200_000,)
-    # 20 samples end the output
-    assert len(p.stdout.strip().splitlines()[-20:]) == 20
+    # 20 sampled names end the output, after the losses line: letters only, not all alike
+    lines = p.stdout.strip().splitlines()
+    assert lines[-21].startswith("after calibration: train ")
+    samples = lines[-20:]
+    assert all(re.fullmatch(r"[a-z]+", name) for name in samples), samples
+    assert len(set(samples)) >= 15

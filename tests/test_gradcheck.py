@@ -34,7 +34,7 @@ def embedding_backward_lost_repeats(demb, cache):
     ix, C_shape = cache
     dC = np.zeros(C_shape)
     dC[ix] += demb  # buffered: a row indexed twice gets only one of its updates
-    return dC
+    return None, dC
 
 
 def test_correct_batchnorm_passes():
@@ -69,11 +69,24 @@ def test_lost_repeated_indices_are_caught():
     rng = np.random.default_rng(0)
     C = rng.standard_normal((4, 3))
     ix = np.array([[1, 1, 2], [0, 1, 3]])  # 1 repeats
-    check_layer(layers.embedding_forward, layers.embedding_backward, (C, ix), names=["C", "ix"])
+    check_layer(layers.embedding_forward, layers.embedding_backward, (ix, C), names=["ix", "C"])
     with pytest.raises(GradcheckError) as err:
-        check_layer(layers.embedding_forward, embedding_backward_lost_repeats, (C, ix),
-                    names=["C", "ix"])
+        check_layer(layers.embedding_forward, embedding_backward_lost_repeats, (ix, C),
+                    names=["ix", "C"])
     assert err.value.result.worst_index[0] == 1
+
+
+def test_backward_off_the_contract_is_caught():
+    # a bare array, not a tuple: the contract is one entry per forward argument
+    x = np.random.default_rng(0).standard_normal((3, 2))
+    with pytest.raises(GradcheckError, match="expected a tuple of 1"):
+        check_layer(layers.tanh_forward, lambda dh, h: (1 - h * h) * dh, (x,), names=["x"])
+    # an integer input must get None, not a gradient
+    C, ix = np.ones((4, 3)), np.array([[1, 2]])
+    with pytest.raises(GradcheckError, match="integer input"):
+        check_layer(layers.embedding_forward,
+                    lambda d, cache: (np.zeros(2), layers.embedding_backward(d, cache)[1]),
+                    (ix, C), names=["ix", "C"])
 
 
 def test_wrong_shape_and_dtype_are_reported_as_such():

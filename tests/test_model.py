@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 
 from npbackprop import layers, model
-from npbackprop.chunked import PARAM_NAMES
+from npbackprop.names import PARAM_NAMES
 from strategies import make_case, seeds, sizes
 
 

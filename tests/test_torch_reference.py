@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from npbackprop import chunked, model
-from npbackprop.fixture import FIXTURE_PATH, load_reference
+from npbackprop.check.fixture import FIXTURE_PATH, load_reference
 from npbackprop.gradcheck import compare
+from npbackprop.names import GRAD_NAMES, INTERMEDIATES, PARAM_NAMES
 
 TOL = {"f64": dict(rtol=1e-10, atol=1e-13), "f32": dict(rtol=1e-5, atol=1e-7)}
 DTYPES = {"f64": np.float64, "f32": np.float32}
@@ -62,9 +63,9 @@ def cases(names):
 @pytest.mark.parametrize("tag", DTYPES)
 def test_fixture_holds_the_lecture_setup(tag):
     ref = reference(tag)
-    assert tuple(ref.params) == chunked.PARAM_NAMES
-    assert tuple(ref.values) == chunked.INTERMEDIATES
-    assert tuple(ref.grads) == chunked.GRAD_NAMES
+    assert tuple(ref.params) == PARAM_NAMES
+    assert tuple(ref.values) == INTERMEDIATES
+    assert tuple(ref.grads) == GRAD_NAMES
     assert ref.Xb.shape == (32, 3) and ref.Xb.dtype == np.int64
     assert ref.Yb.shape == (32,) and ref.Yb.dtype == np.int64
     assert ref.params["C"].shape == (27, 10) and ref.params["W1"].shape == (30, 64)
@@ -77,7 +78,7 @@ def test_fixture_holds_the_lecture_setup(tag):
 
 def test_fixture_dtypes_share_their_inputs():
     f64, f32 = reference("f64"), reference("f32")
-    for k in chunked.PARAM_NAMES:
+    for k in PARAM_NAMES:
         np.testing.assert_array_equal(f32.params[k].astype(np.float64), f64.params[k])
     np.testing.assert_array_equal(f32.Xb, f64.Xb)
     np.testing.assert_array_equal(f32.Yb, f64.Yb)
@@ -85,7 +86,7 @@ def test_fixture_dtypes_share_their_inputs():
 
 @pytest.mark.parametrize("tag", DTYPES)
 def test_shapes_and_dtypes_match_the_fixture(tag):
-    # also for the float32 values whose elementwise check is marked xfail
+    # every intermediate, gradient and parameter, in both dtypes
     ref = reference(tag)
     cache, grads, fused = ours(tag)
     for mine, theirs in ((cache, ref.values), (grads, ref.grads), (fused, ref.params)):
@@ -93,7 +94,7 @@ def test_shapes_and_dtypes_match_the_fixture(tag):
             assert (mine[k].shape, mine[k].dtype) == (want.shape, want.dtype), k
 
 
-@pytest.mark.parametrize("tag, name", cases(chunked.INTERMEDIATES))
+@pytest.mark.parametrize("tag, name", cases(INTERMEDIATES))
 def test_chunked_forward_value_matches_torch(tag, name):
     cache, _, _ = ours(tag)
     want = reference(tag).values[name]
@@ -103,13 +104,13 @@ def test_chunked_forward_value_matches_torch(tag, name):
     check(name, np.asarray(cache[name]), want, tag, **tol)
 
 
-@pytest.mark.parametrize("tag, name", cases(chunked.GRAD_NAMES))
+@pytest.mark.parametrize("tag, name", cases(GRAD_NAMES))
 def test_chunked_backward_matches_torch(tag, name):
     _, grads, _ = ours(tag)
     check("d" + name, grads[name], reference(tag).grads[name], tag)
 
 
-@pytest.mark.parametrize("tag, name", cases(chunked.PARAM_NAMES))
+@pytest.mark.parametrize("tag, name", cases(PARAM_NAMES))
 def test_fused_backward_matches_torch(tag, name):
     _, _, fused = ours(tag)
     check("d" + name, fused[name], reference(tag).grads[name], tag)
@@ -153,7 +154,7 @@ def test_live_torch_redraws_the_stored_parameters_and_batch():
         ix = torch.randint(0, int(f["n_train"]), (mk.BATCH_SIZE,), generator=g).numpy()
         np.testing.assert_array_equal(ix, f["ix"])
     for tag, dtype in DTYPES.items():
-        for k in chunked.PARAM_NAMES:
+        for k in PARAM_NAMES:
             np.testing.assert_array_equal(params[k].astype(dtype), reference(tag).params[k],
                                           err_msg=f"{tag} {k}")
 
@@ -199,7 +200,7 @@ def small_net():
     return chunked.backward(cache), torch_grads
 
 
-@pytest.mark.parametrize("name", chunked.GRAD_NAMES)
+@pytest.mark.parametrize("name", GRAD_NAMES)
 def test_small_random_net_matches_autograd(name):
     grads, torch_grads = small_net()
     check("d" + name, grads[name], torch_grads[name], "f64")

@@ -2,13 +2,12 @@
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from npbackprop import checkpoint, data, model, train
-from npbackprop.chunked import PARAM_NAMES
+from npbackprop import checkpoint, data, fast, model, plot, train
+from npbackprop.names import PARAM_NAMES
 from npbackprop.errors import NpbackpropError
 
 SMALL = dict(n_embd=4, n_hidden=16, batch_size=8, lr_decay_step=30)
@@ -44,14 +43,17 @@ def test_outputs(tmp_path, dataset):
     log = []
     metrics = run(tmp_path, dataset, 60, log=log.append, log_interval=20)
     z = np.load(tmp_path / "model.npz", allow_pickle=False)
-    assert set(train.CHECKPOINT_KEYS) <= set(z.files)
+    assert set(checkpoint.CHECKPOINT_KEYS) <= set(z.files)
     assert int(z["step"]) == 60 and z["losses"].shape == (60,)
     assert all(z[k].dtype == np.float32 for k in PARAM_NAMES)
     # the checkpoint's statistics are the calibration over the whole training split
     params = {k: z[k] for k in PARAM_NAMES}
-    bnmean, bnvar = model.calibrate(params, dataset.Xtr)
+    bnmean, bnvar = fast.calibrate(params, dataset.Xtr)
     np.testing.assert_array_equal(z["bnmean"], bnmean)
     np.testing.assert_array_equal(z["bnvar"], bnvar)
+    # and they are the lecture's calibration, up to float32 rounding
+    for ours, lecture in zip((bnmean, bnvar), model.calibrate(params, dataset.Xtr)):
+        np.testing.assert_allclose(ours, lecture, rtol=1e-4, atol=1e-5)
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["n_hidden"] == 16 and cfg["vocab"] == "".join(dataset.itos)
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -162,13 +164,13 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypatch
 def test_unreadable_checkpoints_are_refused(tmp_path, content):
     (tmp_path / "model.npz").write_bytes(content)
     with pytest.raises(NpbackpropError, match="not a readable npbackprop checkpoint"):
-        train.load_run(tmp_path)
+        checkpoint.load_run(tmp_path)
 
 
 def test_foreign_npz_is_refused(tmp_path):
     np.savez(tmp_path / "model.npz", weights=np.zeros(3))
     with pytest.raises(NpbackpropError, match="not an npbackprop checkpoint: it lacks C"):
-        train.load_run(tmp_path)
+        checkpoint.load_run(tmp_path)
 
 
 @pytest.mark.parametrize("field, value, words", [
@@ -185,5 +187,5 @@ def test_validate(field, value, words):
 def test_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     losses = 2 + np.exp(-np.arange(2500) / 500)
-    train.plot_losses(losses, tmp_path / "loss.png")
+    plot.plot_losses(losses, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

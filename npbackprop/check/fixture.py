@@ -11,7 +11,7 @@ module, so an installed (or editable) package always finds them. Keys:
     <tag>/value/<name>              the 20 intermediates, `loss` last (0-d)
     <tag>/grad/<name>               the 26 gradients, each its tensor's shape
 
-Names are the lecture's (chunked.PARAM_NAMES, INTERMEDIATES, GRAD_NAMES).
+Names are the lecture's (names.PARAM_NAMES, INTERMEDIATES, GRAD_NAMES).
 """
 
 from pathlib import Path

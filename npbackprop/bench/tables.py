@@ -1,222 +1,32 @@
-"""Benchmarks of the training step, side by side with eager PyTorch when it is installed.
+"""The benchmarks: the step side by side, BLAS threads, scaling, the full run.
 
-    result = bench.bench_step(dataset, rounds=15, steps_per_round=200)
-    text = bench.format_step_table(result)
+    result = bench_step(dataset, rounds=15, steps_per_round=200)
+    text = format_step_table(result)
 
-Every variant trains on the same batches. Rounds interleave the variants
-(A B C A B C ...) after a warm-up round, so a busy moment of the machine
-falls on all of them alike; a variant's median/min/max is over rounds of
-`steps_per_round` steps, and a ratio is the median of the per-round ratios.
-BLAS (and torch) threads are pinned for the run and reported. The torch
-variants live in PROJECT_ROOT/benchmarks/torch_variants.py, loaded only if
-torch imports. Nothing here prints: progress goes to a `log` callable.
+Every variant trains on the same batches, timed by harness.time_rounds with
+its threads pinned and reported. Nothing here prints.
 """
 
-import contextlib
-import ctypes
-import gc
-import importlib.util
-import os
-import platform
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from npbackprop import chunked, model, train
-from npbackprop.data import PROJECT_ROOT
-
-TORCH_VARIANTS = PROJECT_ROOT / "benchmarks" / "torch_variants.py"
-FAST = "npbackprop fused float32"   # the default training step: every ratio is against it
-LR = 0.1
-
-
-def _no_log(message):
-    pass
-
-
-# -----------------------------------------------------------------------------
-# the machine, and BLAS threads
-
-def _openblas():
-    """numpy's bundled OpenBLAS as a ctypes library, or None (another BLAS, or not found)."""
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else []:
-        lib = ctypes.CDLL(str(path))
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    return get, put
-    return None
-
-
-def blas_threads():
-    """The number of threads numpy's OpenBLAS uses now, or None if it cannot be read."""
-    lib = _openblas()
-    return int(lib[0]()) if lib else None
-
-
-def set_blas_threads(n):
-    """Set numpy's OpenBLAS thread count in this process; False if not possible.
-
-    Unlike OPENBLAS_NUM_THREADS, which OpenBLAS reads once when numpy is
-    imported, this works at any time.
-    """
-    lib = _openblas()
-    if lib is None:
-        return False
-    lib[1](int(n))
-    return True
-
-
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(torch_variants=None):
-    """CPU, cores, Python, numpy and its BLAS, threads, and torch if loaded: a dict."""
-    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "blas": blas.get("name", "unknown"),
-            "blas_version": blas.get("version", ""),
-            "blas_config": blas.get("openblas configuration", ""),
-            "blas_threads": blas_threads(),
-            "env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                               "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
-                    if k in os.environ}}
-    if torch_variants is not None:
-        info.update(torch_variants.info())
-    return info
-
-
-def format_machine(info):
-    """The header lines of every table: what ran, where, with how many threads."""
-    blas = f"{info['blas']} {info['blas_version']}".strip()
-    lines = [f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}",
-             f"numpy {info['numpy']}, BLAS {blas} ({info['blas_config'] or 'no config string'}),"
-             f" {info['blas_threads'] or '?'} BLAS thread(s)"]
-    if "torch" in info:
-        lines.append(f"torch {info['torch']} (BLAS {info['torch_blas']}), "
-                     f"{info['torch_threads']} thread(s)")
-    if info["env"]:
-        lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
-    return "\n".join(lines)
-
-
-# -----------------------------------------------------------------------------
-# torch, when installed
-
-def load_torch_variants(path=None):
-    """(module, None) with benchmarks/torch_variants.py loaded, or (None, why not)."""
-    path = TORCH_VARIANTS if path is None else path
-    if not Path(path).is_file():
-        return None, f"torch variants skipped: {path} not found (a source checkout has it)"
-    spec = importlib.util.spec_from_file_location("npbackprop_torch_variants", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        # that file imports torch; no module of npbackprop does
-        spec.loader.exec_module(module)
-    except ImportError:
-        return None, "torch variants skipped: torch is not installed (pip install -e \".[torch]\")"
-    return module, None
-
-
-@contextlib.contextmanager
-def pinned_threads(n, torch_variants=None):
-    """Within the block, numpy's BLAS and torch use n threads; restored after.
-
-    Yields a list of notes on what could not be pinned.
-    """
-    blas_before = blas_threads()
-    notes = []
-    if not set_blas_threads(n):
-        notes.append(f"numpy's BLAS threads could not be set at run time; set "
-                     f"OPENBLAS_NUM_THREADS={n} (or your BLAS's variable) before starting")
-    torch_before = torch_variants.info()["torch_threads"] if torch_variants else None
-    if torch_variants is not None:
-        torch_variants.set_threads(n)
-    try:
-        yield notes
-    finally:
-        if blas_before is not None:
-            set_blas_threads(blas_before)
-        if torch_before is not None:
-            torch_variants.set_threads(torch_before)
-
-
-# -----------------------------------------------------------------------------
-# timing
-
-def make_batches(dataset, batch_size, count, seed=0):
-    """count minibatches (Xb, Yb) drawn as train.py draws them, from one seed."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        ix = rng.integers(0, dataset.Xtr.shape[0], batch_size)
-        out.append((dataset.Xtr[ix], dataset.Ytr[ix]))
-    return out
-
-
-def time_rounds(steps, n_batches, rounds, steps_per_round, warmup_rounds=1, lr=LR,
-                log=_no_log):
-    """Time each step(i, lr) on batches i, the variants interleaved within each round.
-
-    steps: {name: step}. Round r runs the same batch indices for every variant.
-    Returns {name: [microseconds per step, one per timed round]}.
-    """
-    times = {name: [] for name in steps}
-    for r in range(warmup_rounds + rounds):
-        batch_ids = [(r * steps_per_round + k) % n_batches for k in range(steps_per_round)]
-        for name, step in steps.items():
-            gc_was_on = gc.isenabled()
-            gc.disable()  # as timeit does: a collection would land on one variant only
-            try:
-                t0 = time.perf_counter()
-                for i in batch_ids:
-                    step(i, lr)
-                dt = time.perf_counter() - t0
-            finally:
-                if gc_was_on:
-                    gc.enable()
-            if r >= warmup_rounds:
-                times[name].append(dt / steps_per_round * 1e6)
-        if r >= warmup_rounds:
-            log(f"round {r - warmup_rounds + 1}/{rounds}: " + ", ".join(
-                f"{name} {t[-1]:.0f} us" for name, t in times.items()))
-    return times
-
-
-def summarize(times, reference=FAST):
-    """Median/min/max per variant and the median of its per-round ratios to `reference`."""
-    ref = times.get(reference)
-    out = {}
-    for name, ts in times.items():
-        row = {"median_us": statistics.median(ts), "min_us": min(ts), "max_us": max(ts),
-               "rounds_us": [round(t, 2) for t in ts]}
-        if ref:
-            row["ratio_to_fast"] = statistics.median(t / r for t, r in zip(ts, ref))
-        out[name] = row
-    return out
+from npbackprop import chunked, fast, model, train
+from npbackprop.bench.harness import (FAST, LR, _no_log, machine_info, make_batches,
+                                      pinned_threads, set_blas_threads, blas_threads,
+                                      load_torch_variants, summarize, time_rounds)
 
 
 # -----------------------------------------------------------------------------
 # the variants of one training step: factory(params, batches) -> step(i, lr)
 
-def _fused(dtype):
+def _fast(dtype):
     def factory(params, batches):
-        ws = model.Workspace({k: v.astype(dtype) for k, v in params.items()},
-                             batches[0][0].shape[0])
-        return lambda i, lr: model.fused_sgd_step(ws, *batches[i], lr)
+        ws = fast.Workspace({k: v.astype(dtype) for k, v in params.items()},
+                            batches[0][0].shape[0])
+        return lambda i, lr: fast.fast_sgd_step(ws, *batches[i], lr)
     return factory
 
 
@@ -241,8 +51,8 @@ def _chunked(dtype):
 
 
 NUMPY_VARIANTS = {
-    FAST: _fused(np.float32),
-    "npbackprop fused float64": _fused(np.float64),
+    FAST: _fast(np.float32),
+    "npbackprop fast float64": _fast(np.float64),
     "npbackprop layered float32": _layered(np.float32),
     "chunked exercise-1 fwd+bwd float32": _chunked(np.float32),
 }
@@ -322,11 +132,11 @@ def bench_threads(dataset, *, counts=(1, 2), sizes=((200, 32), (200, 512), (1024
             params = model.init_params(dataset.vocab_size, 10, n_hidden, dataset.block_size,
                                        rng=np.random.default_rng(0), dtype=np.float32)
             batches = make_batches(dataset, batch_size, steps_per_round)
-            ws = model.Workspace(params, batch_size)
+            ws = fast.Workspace(params, batch_size)
             steps = {}
             for k in counts:
                 def step(i, lr, k=k):
-                    model.fused_sgd_step(ws, *batches[i], lr)
+                    fast.fast_sgd_step(ws, *batches[i], lr)
                 steps[k] = step
             times = {k: [] for k in counts}
             for r in range(rounds + 1):
@@ -365,7 +175,10 @@ def format_threads_table(result):
 # scaling: the fast step over network and batch sizes
 
 def matmul_flops(batch_size, block_size, n_embd, n_hidden, vocab_size):
-    """Floating-point operations of the six matmuls of one step: 6 N H (T E + V)."""
+    """Floating-point operations of the six weight matmuls of one step: 6 N H (T E + V).
+
+    (The step's seventh matmul, the one-hot scatter into dC, is left out.)
+    """
     return 6 * batch_size * n_hidden * (block_size * n_embd + vocab_size)
 
 
@@ -374,7 +187,7 @@ def bench_scaling(dataset, *, hidden=(64, 200, 512, 1024), batch=(32, 128, 512),
     """us/step and effective GFLOP/s of the fast step for each (n_hidden, batch) pair.
 
     All pairs are interleaved within each round. GFLOP/s counts only the six
-    matmuls (matmul_flops), so it says how close a step comes to pure BLAS work.
+    weight matmuls (matmul_flops), so it says how close a step comes to pure BLAS work.
     """
     steps = {}
     for n_hidden in hidden:
@@ -382,9 +195,9 @@ def bench_scaling(dataset, *, hidden=(64, 200, 512, 1024), batch=(32, 128, 512),
             params = model.init_params(dataset.vocab_size, 10, n_hidden, dataset.block_size,
                                        rng=np.random.default_rng(0), dtype=dtype)
             batches = make_batches(dataset, batch_size, steps_per_round)
-            ws = model.Workspace(params, batch_size)
+            ws = fast.Workspace(params, batch_size)
             steps[(n_hidden, batch_size)] = (
-                lambda i, lr, ws=ws, b=batches: model.fused_sgd_step(ws, *b[i], lr))
+                lambda i, lr, ws=ws, b=batches: fast.fast_sgd_step(ws, *b[i], lr))
     with pinned_threads(threads) as notes:
         times = time_rounds(steps, steps_per_round, rounds, steps_per_round, 1)
     rows = []

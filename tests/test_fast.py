@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from npbackprop import model
-from npbackprop.chunked import PARAM_NAMES
+from npbackprop import fast, model
+from npbackprop.names import PARAM_NAMES
 from strategies import make_case, seeds, sizes
 
 LR = 0.1
@@ -19,8 +19,8 @@ def layered_step(params, Xb, Yb, lr=LR):
 
 def assert_step_matches(params, Xb, Yb, rtol):
     loss, grads, after = layered_step(params, Xb, Yb)
-    ws = model.Workspace(params, Xb.shape[0])
-    fast_loss, finite = model.fused_sgd_step(ws, Xb, Yb, LR)
+    ws = fast.Workspace(params, Xb.shape[0])
+    fast_loss, finite = fast.fast_sgd_step(ws, Xb, Yb, LR)
     assert finite
     assert fast_loss == pytest.approx(loss, rel=rtol)
     biggest = max(np.abs(grads[k]).max() for k in PARAM_NAMES)
@@ -60,11 +60,11 @@ def test_fast_step_at_lecture_and_odd_sizes(dtype, rtol, N, T, E, H, V):
 def test_many_steps_track_the_layered_steps():
     params, _, _ = make_case(0, 16, 3, 4, 12, 9)
     rng = np.random.default_rng(1)
-    ws = model.Workspace(params, 16)
+    ws = fast.Workspace(params, 16)
     layered = {k: v.copy() for k, v in params.items()}
     for _ in range(50):
         Xb, Yb = rng.integers(0, 9, (16, 3)), rng.integers(0, 9, 16)
-        loss, finite = model.sgd_step(ws.params, Xb, Yb, LR, ws)
+        loss, finite = fast.fast_sgd_step(ws, Xb, Yb, LR)
         ref_loss, ref_finite = model.sgd_step(layered, Xb, Yb, LR)
         assert finite and ref_finite and loss == pytest.approx(ref_loss, rel=1e-11)
     for k in PARAM_NAMES:
@@ -88,20 +88,20 @@ def test_logits_out_of_exps_range_take_the_shifted_softmax(dtype, where):
 
 def test_a_step_carries_nothing_over_in_the_workspace():
     params, Xb, Yb = make_case(4, 6, 3, 4, 5, 7)
-    fresh = model.Workspace(params, 6)
-    used = model.Workspace(params, 6)
+    fresh = fast.Workspace(params, 6)
+    used = fast.Workspace(params, 6)
     other_X, other_Y = np.roll(Xb, 1, axis=0), np.roll(Yb, 2)
     for _ in range(3):
-        model.fused_sgd_step(used, other_X, other_Y, 0.5)
+        fast.fast_sgd_step(used, other_X, other_Y, 0.5)
     used.flat[...] = fresh.flat
-    assert model.fused_sgd_step(used, Xb, Yb, LR) == model.fused_sgd_step(fresh, Xb, Yb, LR)
+    assert fast.fast_sgd_step(used, Xb, Yb, LR) == fast.fast_sgd_step(fresh, Xb, Yb, LR)
     np.testing.assert_array_equal(used.flat, fresh.flat)
     np.testing.assert_array_equal(used.gflat, fresh.gflat)
 
 
 def test_workspace_copies_params_into_one_flat_buffer():
     params, _, _ = make_case(5, 4, 3, 2, 6, 5, dtype=np.float32)
-    ws = model.Workspace(params, 4)
+    ws = fast.Workspace(params, 4)
     for k in PARAM_NAMES:
         np.testing.assert_array_equal(ws.params[k], params[k])
         assert np.shares_memory(ws.params[k], ws.flat)
@@ -116,7 +116,7 @@ def test_workspace_buffers_start_on_cache_lines():
     # lecture-size step (benchmarks/RESULTS.md), lost silently if one slips
     for dtype in (np.float32, np.float64):
         params, _, _ = make_case(11, 32, 3, 10, 200, 27, dtype=dtype)
-        ws = model.Workspace(params, 32)
+        ws = fast.Workspace(params, 32)
         arrays = {k: v for k, v in vars(ws).items() if isinstance(v, np.ndarray) and v.ndim}
         arrays.update({f"params[{k!r}]": ws.params[k] for k in PARAM_NAMES})
         arrays.update({f"grads[{k!r}]": ws.grads[k] for k in PARAM_NAMES})
@@ -128,9 +128,9 @@ def test_workspace_buffers_start_on_cache_lines():
 def test_non_finite_gradients_leave_the_params_alone():
     params, Xb, Yb = make_case(6, 5, 2, 3, 4, 5)
     params["W2"][0, 0] = np.nan
-    ws = model.Workspace(params, 5)
+    ws = fast.Workspace(params, 5)
     before = ws.flat.copy()
-    loss, finite = model.sgd_step(ws.params, Xb, Yb, LR, ws)
+    loss, finite = fast.fast_sgd_step(ws, Xb, Yb, LR)
     assert not finite
     np.testing.assert_array_equal(ws.flat, before)
     assert model.sgd_step({k: v.copy() for k, v in params.items()}, Xb, Yb, LR)[1] is False
@@ -138,28 +138,43 @@ def test_non_finite_gradients_leave_the_params_alone():
 
 def test_refusals():
     params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
-    ws = model.Workspace(params, 5)
+    ws = fast.Workspace(params, 5)
     with pytest.raises(ValueError, match="made for 5"):
-        model.fused_sgd_step(ws, Xb[:4], Yb[:4], LR)
-    with pytest.raises(ValueError, match="ws.params"):
-        model.sgd_step(params, Xb, Yb, LR, ws)
+        fast.fast_sgd_step(ws, Xb[:4], Yb[:4], LR)
     with pytest.raises(ValueError, match="one dtype"):
-        model.Workspace({**params, "C": params["C"].astype(np.float32)}, 5)
+        fast.Workspace({**params, "C": params["C"].astype(np.float32)}, 5)
     # an index out of range raises before any update
     before = ws.flat.copy()
     bad = Xb.copy()
     bad[0, 0] = 99
     with pytest.raises(IndexError):
-        model.fused_sgd_step(ws, bad, Yb, LR)
+        fast.fast_sgd_step(ws, bad, Yb, LR)
     np.testing.assert_array_equal(ws.flat, before)
+
+
+@pytest.mark.parametrize("target", [5, 6, -1, -5])
+def test_a_target_out_of_range_raises_before_any_update(target):
+    # Yb == V would read the next row's logit through the flat index: refused instead
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    bad = Yb.copy()
+    bad[1] = target
+    with pytest.raises(IndexError, match=f"target {target} is out of range"):
+        fast.fast_sgd_step(ws, Xb, bad, LR)
+    np.testing.assert_array_equal(ws.flat, before)
+    # int32 targets are checked too, and valid ones train
+    with pytest.raises(IndexError):
+        fast.fast_sgd_step(ws, Xb, bad.astype(np.int32), LR)
+    assert fast.fast_sgd_step(ws, Xb, Yb.astype(np.int32), LR)[1]
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 1e-5)])
 def test_calibrate_equals_the_statistics_of_the_preactivations(dtype, rtol):
-    # calibrate never forms the (M, H) pre-activations; here they are, in float64
+    # fast.calibrate never forms the (M, H) pre-activations; here they are, in float64
     params, _, _ = make_case(8, 2, 3, 4, 30, 9, dtype=dtype)
     X = np.random.default_rng(9).integers(0, 9, (5000, 3))
-    bnmean, bnvar = model.calibrate(params, X)
+    bnmean, bnvar = fast.calibrate(params, X)
     p64 = {k: v.astype(np.float64) for k, v in params.items()}
     hpreact = p64["C"][X].reshape(len(X), -1) @ p64["W1"] + p64["b1"]
     assert bnmean.dtype == bnvar.dtype == dtype and bnmean.shape == bnvar.shape == (1, 30)
@@ -171,4 +186,13 @@ def test_calibrate_equals_the_statistics_of_the_preactivations(dtype, rtol):
 def test_workspace_needs_two_rows():
     params, _, _ = make_case(10, 2, 1, 2, 3, 4)
     with pytest.raises(ValueError, match="at least 2"):
-        model.Workspace(params, 1)
+        fast.Workspace(params, 1)
+
+
+def test_fast_calibration_equals_the_lectures():
+    # fast.calibrate (covariance) against model.calibrate (the lecture's cell), float64
+    params, _, _ = make_case(11, 2, 3, 4, 20, 9)
+    X = np.random.default_rng(12).integers(0, 9, (3000, 3))
+    for a, b in zip(fast.calibrate(params, X), model.calibrate(params, X)):
+        assert a.shape == b.shape == (1, 20) and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

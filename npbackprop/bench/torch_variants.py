@@ -1,7 +1,8 @@
 """Eager PyTorch versions of the lecture's training step, for the benchmarks only.
 
-npbackprop itself never imports torch; npbackprop/bench.py loads this file
-when torch is installed. Each variant is a factory
+Only the benchmark harness imports this module (harness.load_torch_variants),
+and only when torch is installed: nothing else in npbackprop imports torch.
+Each variant is a factory
 
     step = VARIANTS[name](params, batches)   # params: numpy dict, batches: [(Xb, Yb)]
     step(i, lr)                              # one SGD step on batches[i]
@@ -15,7 +16,7 @@ import re
 import torch
 import torch.nn.functional as F
 
-PARAM_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+from npbackprop.names import PARAM_NAMES
 
 
 def _tensors(params, batches, requires_grad):

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npbackprop import chunked, check_cmd, diagnose, grader, layers, learner
-from npbackprop.chunked import GRAD_NAMES
+from npbackprop import chunked, layers
+from npbackprop.check import command as check_cmd
+from npbackprop.check import diagnose, grader, learner, setups
+from npbackprop.names import GRAD_NAMES, INTERMEDIATES
 
 LEARNERS = Path(__file__).parent / "learners"
 NINJA = str(LEARNERS / "ninja.py")
@@ -45,7 +47,7 @@ def table_rows(out):
 
 @pytest.fixture(scope="module")
 def lecture():
-    return grader.make_setup()
+    return setups.make_setup()
 
 
 # -----------------------------------------------------------------------------
@@ -136,12 +138,22 @@ def test_template_lists_every_gradient_in_the_lectures_order(capsys, tmp_path):
     assert assigned == list(GRAD_NAMES)
 
 
+def template_forward():
+    """The forward pass the template shows in its comment block, as code."""
+    lines = learner.TEMPLATE_PATH.read_text().splitlines()
+    start = lines.index("# H n_hidden, V vocab_size, n = N:") + 2
+    end = lines.index("", start)
+    return "\n".join(line[6:] for line in lines[start:end] if line.startswith("#     "))
+
+
 def test_template_forward_is_the_chunked_forward(lecture):
-    # the forward pass shown in the template, run, gives chunked.forward's values
+    # the forward pass shown in the template file, run, gives chunked.forward's values
     scope = {"np": np, **lecture.params, "Xb": lecture.Xb, "Yb": lecture.Yb,
              "n": lecture.Xb.shape[0]}
-    exec(learner.FORWARD, scope)
-    for name in chunked.INTERMEDIATES:
+    code = template_forward()
+    assert code.count("\n") >= 20
+    exec(code, scope)
+    for name in INTERMEDIATES:
         np.testing.assert_allclose(scope[name], lecture.cache[name], rtol=1e-12, atol=0)
 
 
@@ -329,7 +341,7 @@ def test_exception_shows_the_learners_traceback_and_row(capsys):
     assert "raised ValueError while computing dh:" in out
     assert f'mistakes.py", line {line}, in _backward' in out
     assert 'd["h"] = d["logits"] @ v["W2"]' in out
-    assert "grader.py" not in out and "learner.py" not in out and "check_cmd.py" not in out
+    assert "grader.py" not in out and "learner.py" not in out and "command.py" not in out
     assert "hint: a matmul gradient needs a transpose" in out
     # the gradients computed before the exception are graded, the rest not reached
     assert "approximate: True" in row(out, "logits")[0]
@@ -449,7 +461,7 @@ def test_fused_batchnorm_at_another_size(capsys):
 # the pieces
 
 def test_branches_sum_to_the_chunked_backward():
-    for setup in (grader.make_setup(), grader.make_setup(seed=3, batch_size=5, n_hidden=4)):
+    for setup in (setups.make_setup(), setups.make_setup(seed=3, batch_size=5, n_hidden=4)):
         v = setup.cache
         g = chunked.backward(v)
         for name in GRAD_NAMES:
@@ -462,8 +474,8 @@ def test_branches_sum_to_the_chunked_backward():
 
 
 def test_lecture_sizes_match_the_fixture(lecture):
-    assert lecture.sizes == grader.LECTURE_SIZES
-    assert lecture.tolerance is grader.ALLCLOSE
+    assert lecture.sizes == setups.LECTURE_SIZES
+    assert lecture.tolerance is setups.ALLCLOSE
 
 
 def test_a_mistake_indistinguishable_from_the_answer_is_not_diagnosed():
@@ -473,9 +485,9 @@ def test_a_mistake_indistinguishable_from_the_answer_is_not_diagnosed():
     x = expected * (1 + 1.5e-5)
     assert not np.allclose(x, expected, atol=1e-8, rtol=1e-5)
     between = expected * (1 + 0.75e-5)
-    assert diagnose.known_mistake(x, expected, [], 32, grader.ALLCLOSE,
+    assert diagnose.known_mistake(x, expected, [], 32, setups.ALLCLOSE,
                                 [(between, "a mistake")]) == ""
-    assert diagnose.known_mistake(x, expected, [], 32, grader.ALLCLOSE,
+    assert diagnose.known_mistake(x, expected, [], 32, setups.ALLCLOSE,
                                 [(x.copy(), "a mistake")]) == "a mistake"
 
 
@@ -488,6 +500,6 @@ def test_add_parser_plugs_into_another_parser(capsys):
 
 
 def test_module_runs_as_a_script():
-    done = subprocess.run([sys.executable, "-m", "npbackprop.check_cmd", "--template"],
+    done = subprocess.run([sys.executable, "-m", "npbackprop.check.command", "--template"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith('"""Makemore part 4')

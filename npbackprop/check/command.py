@@ -13,7 +13,8 @@ cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
 import argparse
 import sys
 
-from npbackprop import grader
+from npbackprop.check import grader, learner, setups
+from npbackprop.console import run
 from npbackprop.errors import NpbackpropError
 
 PROG = "npbackprop check"
@@ -43,7 +44,7 @@ def add_arguments(p):
         "another setup (any of these: a random batch and init from --seed, finite "
         "differences as the reference; default: the lecture's torch fixture)")
     sizes.add_argument("--seed", type=int, default=None, metavar="N",
-                       help=f"seed of init and batch (default: {grader.DEFAULT_SEED})")
+                       help=f"seed of init and batch (default: {setups.DEFAULT_SEED})")
     for field, flag, text in (("vocab_size", "--vocab-size", "vocabulary size V"),
                               ("n_embd", "--n-embd", "embedding size per character E"),
                               ("n_hidden", "--n-hidden", "hidden units H"),
@@ -51,7 +52,7 @@ def add_arguments(p):
                               ("batch_size", "--batch-size", "batch size N, at least 2")):
         names = ("-b", flag) if field == "batch_size" else (flag,)
         sizes.add_argument(*names, dest=field, type=_positive_int, default=None, metavar="N",
-                           help=f"{text} (default: {getattr(grader.LECTURE_SIZES, field)})")
+                           help=f"{text} (default: {getattr(setups.LECTURE_SIZES, field)})")
 
 
 def add_parser(subparsers):
@@ -62,30 +63,25 @@ def add_parser(subparsers):
         "for our backward passes against the torch fixture and finite differences, or "
         "grade your own backward with --impl; --template writes a starting file.")
     add_arguments(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_check)
     return p
 
 
-def run(args):
-    """The handler: print the report; return 0 if every row passes, 1 if not, 2 on a mistake."""
-    try:
-        if args.template:
-            if args.impl or args.exercise is not None:
-                raise NpbackpropError("--template takes no --impl or --exercise")
-            sys.stdout.write(grader.template())
-            return 0
-        setup = grader.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
-                                  n_hidden=args.n_hidden, block_size=args.block_size,
-                                  batch_size=args.batch_size)
-        if args.impl:
-            report = grader.grade(args.impl, args.exercise or 1, setup)
-        else:
-            exercises = (args.exercise,) if args.exercise else (1, 2, 3)
-            report = grader.check_builtin(setup, exercises)
-    except NpbackpropError as e:
-        message = " ".join(str(e).split())  # one line, whatever the message held
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return e.exit_code
+def cmd_check(args):
+    """The handler: print the report; return 0 if every row passes, 1 if not."""
+    if args.template:
+        if args.impl or args.exercise is not None:
+            raise NpbackpropError("--template takes no --impl or --exercise")
+        sys.stdout.write(learner.template())
+        return 0
+    setup = setups.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
+                              n_hidden=args.n_hidden, block_size=args.block_size,
+                              batch_size=args.batch_size)
+    if args.impl:
+        report = grader.grade(args.impl, args.exercise or 1, setup)
+    else:
+        exercises = (args.exercise,) if args.exercise else (1, 2, 3)
+        report = grader.check_builtin(setup, exercises)
     print(report.text(), flush=True)
     return 0 if report.ok else 1
 
@@ -99,7 +95,7 @@ def main(argv=None):
         args = parser.parse_args(["check"] + argv)
     except SystemExit as e:  # argparse's usage error (2) or --help (0)
         return e.code if isinstance(e.code, int) else 2
-    return args.func(args)
+    return run(args.func, args, PROG)
 
 
 if __name__ == "__main__":

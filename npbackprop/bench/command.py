@@ -4,8 +4,9 @@
     npbackprop bench --scaling --full-run   # also the size sweep and the default 200k-step run
     npbackprop bench --only scaling --json scaling.json
 
-The cli wires it in with `bench_cmd.add_parser(sub)`; `main(argv)` runs it
-on its own (the scripts in benchmarks/ do). The measuring lives in bench.py.
+The cli wires it in with `command.add_parser(sub)`; `main(argv)` runs it
+on its own (the scripts in benchmarks/ do). The measuring lives in
+harness.py and tables.py.
 """
 
 import argparse
@@ -13,15 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-from npbackprop import bench, data
+from npbackprop import data, datafile
+from npbackprop.bench import harness, tables
+from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
 PARTS = ("step", "threads", "scaling", "full-run")
 DEFAULT_PARTS = ("step", "threads")
-
-
-def _say(message):
-    print(message, flush=True)
 
 
 def _add_options(p, default_parts=DEFAULT_PARTS):
@@ -76,46 +75,46 @@ def cmd_bench(args):
         raise NpbackpropError("--warmup-rounds must not be negative")
     if args.max_steps is not None and args.max_steps < 1:
         raise NpbackpropError("--max-steps must be at least 1")
-    log = _say if args.verbose else bench._no_log
-    path = data.find_names_file(args.input_file, log=_say)
+    log = say if args.verbose else harness._no_log
+    path = datafile.find_names_file(args.input_file, log=say)
     dataset = data.load_dataset(path, block_size=3)
-    with bench.pinned_threads(args.threads):
-        results = {"data": str(path), "machine": bench.machine_info()}
-        _say(bench.format_machine(results["machine"]))
+    with harness.pinned_threads(args.threads):
+        results = {"data": str(path), "machine": harness.machine_info()}
+        say(harness.format_machine(results["machine"]))
         _run_parts(args, dataset, results, log)
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         except OSError as e:
             raise NpbackpropError(f"cannot write --json {args.json}: {e.strerror}") from None
-        _say(f"\nresults written to {args.json}")
+        say(f"\nresults written to {args.json}")
     return 0
 
 
 def _run_parts(args, dataset, results, log):
     for part in _parts(args):
-        _say("")
+        say("")
         if part == "step":
-            r = bench.bench_step(dataset, rounds=args.rounds, steps_per_round=args.steps_per_round,
+            r = tables.bench_step(dataset, rounds=args.rounds, steps_per_round=args.steps_per_round,
                                  warmup_rounds=args.warmup_rounds, threads=args.threads,
                                  use_torch=not args.no_torch, log=log)
-            text = bench.format_step_table(r)
+            text = tables.format_step_table(r)
         elif part == "threads":
-            r = bench.bench_threads(dataset, rounds=args.rounds,
+            r = tables.bench_threads(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 4), log=log)
-            text = bench.format_threads_table(r)
+            text = tables.format_threads_table(r)
         elif part == "scaling":
-            r = bench.bench_scaling(dataset, rounds=args.rounds,
+            r = tables.bench_scaling(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 10),
                                     threads=args.threads, log=log)
-            text = bench.format_scaling_table(r)
+            text = tables.format_scaling_table(r)
         else:
-            _say(f"training {args.max_steps or 200_000:,} steps...")
-            r = bench.bench_full_run(dataset, max_steps=args.max_steps, threads=args.threads,
+            say(f"training {args.max_steps or 200_000:,} steps...")
+            r = tables.bench_full_run(dataset, max_steps=args.max_steps, threads=args.threads,
                                      log=log)
-            text = bench.format_full_run(r)
+            text = tables.format_full_run(r)
         results[part] = r
-        _say(text)
+        say(text)
 
 
 def main(argv=None, prog="npbackprop bench", default_parts=DEFAULT_PARTS, description=None):
@@ -123,9 +122,8 @@ def main(argv=None, prog="npbackprop bench", default_parts=DEFAULT_PARTS, descri
     parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_options(parser, default_parts)
-    # imported here: cli imports this module to add `bench` to its commands
-    from npbackprop.cli import run
-    return run(parser.parse_args(argv), prog)
+    args = parser.parse_args(argv)
+    return run(args.func, args, prog)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     learner = load_learner("mine.py:backward")
     out, err = call_learner(learner, (cache,), "cache")   # err: a LearnerError or None
-    text = template()                                      # for `check --template`
+    text = template()                                      # backprop_template.py
 
 FUNC runs on copies of its arguments. When it raises, the LearnerError holds
 the traceback frames from the learner's file only, the gradient row being
@@ -11,7 +11,6 @@ frames held so far. Mistakes in loading raise NpbackpropError, one line.
 """
 
 import ast
-import textwrap
 import traceback
 import types
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npbackprop.chunked import GRAD_NAMES, INTERMEDIATES, PARAM_NAMES
 from npbackprop.errors import NpbackpropError
+from npbackprop.names import GRAD_NAMES
 
 
 class Learner(NamedTuple):
@@ -212,96 +211,9 @@ def error_notes(learner, err):
 # -----------------------------------------------------------------------------
 # the learner's starting file
 
-FORWARD = """\
-emb = C[Xb]                                           # (N, T, E)
-embcat = emb.reshape(n, -1)                           # (N, T*E)
-# linear layer 1
-hprebn = embcat @ W1 + b1                             # (N, H)
-# batchnorm layer, Bessel-corrected variance
-bnmeani = 1 / n * hprebn.sum(0, keepdims=True)        # (1, H)
-bndiff = hprebn - bnmeani                             # (N, H)
-bndiff2 = bndiff ** 2                                 # (N, H)
-bnvar = 1 / (n - 1) * bndiff2.sum(0, keepdims=True)   # (1, H)
-bnvar_inv = (bnvar + 1e-5) ** -0.5                    # (1, H)
-bnraw = bndiff * bnvar_inv                            # (N, H)
-hpreact = bngain * bnraw + bnbias                     # (N, H)
-# non-linearity
-h = np.tanh(hpreact)                                  # (N, H)
-# linear layer 2
-logits = h @ W2 + b2                                  # (N, V)
-# cross-entropy loss
-logit_maxes = logits.max(1, keepdims=True)            # (N, 1)
-norm_logits = logits - logit_maxes                    # (N, V)
-counts = np.exp(norm_logits)                          # (N, V)
-counts_sum = counts.sum(1, keepdims=True)             # (N, 1)
-counts_sum_inv = counts_sum ** -1                     # (N, 1)
-probs = counts * counts_sum_inv                       # (N, V)
-logprobs = np.log(probs)                              # (N, V)
-loss = -logprobs[np.arange(n), Yb].mean()             # ()
-"""
+TEMPLATE_PATH = Path(__file__).with_name("backprop_template.py")
 
 
 def template():
-    """A starting file for `check --impl FILE.py:backward`, accepted as it stands."""
-    forward = "".join(f"#     {line}\n" if line else "#\n" for line in FORWARD.splitlines())
-    inter = [k for k in INTERMEDIATES if k != "loss"]
-
-    def wrap(text, first, rest):
-        return textwrap.fill(text, 88, initial_indent=first, subsequent_indent=rest,
-                             break_on_hyphens=False)
-
-    names = wrap(", ".join(f'"{k}"' for k in inter), "INTERMEDIATES = (", " " * 17) + ")"
-    unpack = wrap(", ".join(inter), "    (", "     ") + ") = (cache[k] for k in INTERMEDIATES)"
-    params = ", ".join(f'"{k}"' for k in PARAM_NAMES)
-    grads = "".join(f"    d{k} = None\n" for k in GRAD_NAMES)
-    ret = "".join(f'        "{k}": d{k},\n' for k in GRAD_NAMES)
-    return f'''\
-"""Makemore part 4, "becoming a backprop ninja": the backward pass by hand, in NumPy.
-
-Fill in one gradient at a time, in order, and grade them with
-
-    npbackprop check --impl THIS_FILE.py:backward
-
-A gradient left as None shows as "not attempted". Each dX must have exactly
-X's shape and dtype (float64). Exercises 2 and 3 are at the bottom:
-
-    npbackprop check --exercise 2 --impl THIS_FILE.py:cross_entropy_backward
-    npbackprop check --exercise 3 --impl THIS_FILE.py:batchnorm_backward
-"""
-
-import numpy as np
-
-# The forward pass you are undoing; N batch, T block_size, E n_embd,
-# H n_hidden, V vocab_size, n = N:
-#
-{forward}
-PARAM_NAMES = ({params})
-{names}
-
-
-def backward(cache):
-    """Exercise 1. cache: every intermediate above by name, the parameters,
-    Xb, Yb and n (copies: change them freely). Returns {{name: gradient}}."""
-    n, Xb, Yb = cache["n"], cache["Xb"], cache["Yb"]
-    C, W1, b1, W2, b2, bngain, bnbias = (cache[k] for k in PARAM_NAMES)
-{unpack}
-
-{grads}
-    return {{
-{ret}    }}
-
-
-def cross_entropy_backward(logits, Yb):
-    """Exercise 2: dlogits (N, V) of loss = cross-entropy(logits, Yb), in one go."""
-    dlogits = None
-    return dlogits
-
-
-def batchnorm_backward(dhpreact, cache):
-    """Exercise 3: dhprebn (N, H) in one expression, given dhpreact (N, H).
-
-    cache as in backward: bngain, bnvar_inv, bnraw, hprebn, n, ...
-    """
-    dhprebn = None
-    return dhprebn
-'''
+    """The text of backprop_template.py, the starting file for `check --template`."""
+    return TEMPLATE_PATH.read_text(encoding="utf-8")

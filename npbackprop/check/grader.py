@@ -1,0 +1,179 @@
+"""`npbackprop check`: the lecture's `cmp` table, and a grader for a learner's backward.
+
+    report = check_builtin(make_setup())                 # our own 26 + 2 gradients
+    report = grade("me.py:backward", 1, make_setup())    # a learner's exercise 1
+    print(report.text()); exit code 0 if report.ok
+
+The reference is the committed torch fixture at the lecture's size, and
+central finite differences in float64 at any other size (or seed): setups.py.
+This module grades each exercise; report.py owns the rows and the text,
+diagnose.py explains a wrong row, learner.py loads and calls the learner's
+FILE.py:FUNC. Nothing here prints or exits; user mistakes raise NpbackpropError.
+"""
+
+from dataclasses import replace
+
+from npbackprop import chunked, layers
+from npbackprop.check.diagnose import (diagnose_ex1, ex2_terms, ex3_terms,
+                                       forgotten_logit_maxes, fused_diagnosis)
+from npbackprop.check.learner import call_learner, error_notes, grad_name, load_learner
+from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_REACHED, Report, Row, Section,
+                                     _count_summary, grade_row)
+from npbackprop.check.setups import ALLCLOSE, FINITE_DIFF, reference_grads
+from npbackprop.errors import NpbackpropError
+from npbackprop.names import GRAD_NAMES
+
+EXERCISES = {1: "backward", 2: "cross_entropy_backward", 3: "batchnorm_backward"}
+
+
+# -----------------------------------------------------------------------------
+# our own backward passes, the lecture's table
+
+def check_builtin(setup, exercises=(1, 2, 3)):
+    """Exercise 1's chunked backward against torch (if any) and finite differences,
+    then the fused exercises 2 and 3 against the chunked result. Returns a Report."""
+    v = setup.cache
+    ours = chunked.backward(v)
+    sections = []
+    if 1 in exercises:
+        if setup.torch_grads is not None:
+            sections.append(Section("exercise 1: chunked backward vs torch (float64)", ALLCLOSE,
+                                    ex1_rows(ours, setup.torch_grads, v, ALLCLOSE)))
+        fd = chunked.numerical_grads(setup.params, setup.Xb, setup.Yb, GRAD_NAMES)
+        sections.append(Section("exercise 1: chunked backward vs finite differences (float64)",
+                                FINITE_DIFF, ex1_rows(ours, fd, v, FINITE_DIFF)))
+    if 2 in exercises:
+        _, ce_cache = layers.cross_entropy_forward(v["logits"], v["Yb"])
+        dlogits, _ = layers.cross_entropy_backward(1.0, ce_cache)
+        row = grade_row("logits", dlogits, ours["logits"], ALLCLOSE,
+                        fused_diagnosis(ex2_terms(v), v["n"], ALLCLOSE))
+        sections.append(Section("exercise 2: fused cross-entropy backward vs chunked dlogits",
+                                ALLCLOSE, (row,)))
+    if 3 in exercises:
+        _, bn_cache = layers.batchnorm_forward(v["hprebn"], v["bngain"], v["bnbias"])
+        dhprebn, _, _ = layers.batchnorm_backward(ours["hpreact"], bn_cache)
+        row = grade_row("hprebn", dhprebn, ours["hprebn"], ALLCLOSE,
+                        fused_diagnosis(ex3_terms(v, ours["hpreact"]), v["n"], ALLCLOSE))
+        sections.append(Section("exercise 3: fused batchnorm backward vs chunked dhprebn",
+                                ALLCLOSE, (row,)))
+    rows = [r for s in sections for r in s.rows]
+    ok = all(r.ok for r in rows)
+    summary = f"{sum(r.ok for r in rows)}/{len(rows)} rows within tolerance: " + (
+        "OK" if ok else "NOT OK")
+    header = ("npbackprop check: our own backward passes", f"setup: {setup.describe()}",
+              EXACT_NOTE)
+    return Report(header, tuple(sections), (), summary, ok)
+
+
+def _error_row(name, err):
+    return Row(name, ERROR, problem=f"raised {err.exc_type} at line {err.lineno} "
+               f"(traceback below)")
+
+
+def grade_backward(learner, setup):
+    """Exercise 1: FUNC(cache) -> {name: gradient}; 26 rows against the reference."""
+    v, tol = setup.cache, setup.tolerance
+    ref = reference_grads(setup, GRAD_NAMES)
+    out, err = call_learner(learner, (v,), "cache")
+    notes = []
+    if err is None:
+        if not isinstance(out, dict):
+            what = "None" if out is None else f"a {type(out).__name__}"
+            raise NpbackpropError(
+                f"{learner.label} returned {what}, not a dict of gradients by name such as "
+                f"{{'logprobs': dlogprobs, ...}}")
+        yours, ignored, renamed = {}, [], False
+        for k, x in out.items():
+            name = grad_name(k)
+            if name is None:
+                ignored.append(repr(k))
+                continue
+            renamed |= name != k
+            yours[name] = x
+        if renamed:
+            notes.append("keys like 'dW1' read as 'W1' (the bare name is the convention)")
+        if ignored:
+            notes.append(f"ignored keys, not among the 26 names: {', '.join(ignored)}")
+    else:
+        yours = err.local_grads
+
+    section = Section(f"exercise 1: your backward vs {_ref_name(setup)}", tol,
+                      ex1_rows(yours, ref, v, tol, err))
+    return _learner_report(learner, 1, setup, section, notes, err)
+
+
+def ex1_rows(yours, ref, v, tol, err=None):
+    """The 26 rows of exercise 1, in the lecture's order, each diagnosed if wrong.
+
+    yours: {name: array or None}; after an exception (err), the gradient being
+    computed is the error row and the ones never computed are not reached.
+    """
+    rows = {}
+    for name in GRAD_NAMES:
+        if err is not None and name == err.row:
+            rows[name] = _error_row(name, err)
+        elif err is not None and yours.get(name) is None:
+            rows[name] = Row(name, NOT_REACHED)
+        else:
+            rows[name] = grade_row(name, yours.get(name), ref[name], tol,
+                                   lambda x, name=name: diagnose_ex1(name, x, v, ref, yours,
+                                                                     rows, tol))
+        if name == "logits" and rows[name].ok:
+            note = forgotten_logit_maxes(yours, v)
+            rows[name] = replace(rows[name], diagnosis=note) if note else rows[name]
+    return tuple(rows[k] for k in GRAD_NAMES)
+
+
+def _ref_name(setup):
+    return "torch (float64)" if setup.torch_grads is not None else "finite differences (float64)"
+
+
+def _learner_report(learner, exercise, setup, section, notes, err):
+    """The report of one exercise: its section, notes, and the learner's error if any."""
+    header = (f"npbackprop check: exercise {exercise}, {learner.label}",
+              f"setup: {setup.describe()}", EXACT_NOTE)
+    summary = _count_summary(section.rows)
+    if err is not None:
+        notes = list(notes) + error_notes(learner, err)
+        summary = f"{learner.label} raised {err.exc_type}; {summary}"
+    ok = all(r.ok for r in section.rows)
+    return Report(header, (section,), tuple(notes), summary, ok)
+
+
+def grade_cross_entropy(learner, setup):
+    """Exercise 2: FUNC(logits, Yb) -> dlogits, one row against the reference."""
+    v = setup.cache
+    ref = reference_grads(setup, ("logits",))
+    out, err = call_learner(learner, (v["logits"], v["Yb"]), "logits, Yb")
+    diagnose = fused_diagnosis(ex2_terms(v), v["n"], setup.tolerance)
+    return _grade_one(learner, 2, setup, "logits", out, err, ref["logits"], diagnose)
+
+
+def grade_batchnorm(learner, setup):
+    """Exercise 3: FUNC(dhpreact, cache) -> dhprebn, one row against the reference."""
+    v = setup.cache
+    ref = reference_grads(setup, ("hpreact", "hprebn"))
+    out, err = call_learner(learner, (ref["hpreact"], v), "dhpreact, cache")
+    diagnose = fused_diagnosis(ex3_terms(v, ref["hpreact"]), v["n"], setup.tolerance)
+    return _grade_one(learner, 3, setup, "hprebn", out, err, ref["hprebn"], diagnose)
+
+
+def _grade_one(learner, exercise, setup, name, out, err, ref, diagnose):
+    """The report of a fused exercise: one row, or the error row if FUNC raised."""
+    if err is None:
+        row = grade_row(name, out, ref, setup.tolerance, diagnose)
+    else:
+        row = _error_row(name, err)
+    what = {2: "fused cross-entropy backward", 3: "fused batchnorm backward"}[exercise]
+    section = Section(f"exercise {exercise}: your {what} vs {_ref_name(setup)}",
+                      setup.tolerance, (row,))
+    return _learner_report(learner, exercise, setup, section, (), err)
+
+
+def grade(spec, exercise, setup):
+    """Load "FILE.py:FUNC" and grade it on `exercise` (1, 2 or 3). Returns a Report."""
+    if exercise not in EXERCISES:
+        raise NpbackpropError(f"no exercise {exercise}: choose 1, 2 or 3")
+    learner = load_learner(spec, EXERCISES[exercise])
+    return {1: grade_backward, 2: grade_cross_entropy, 3: grade_batchnorm}[exercise](
+        learner, setup)

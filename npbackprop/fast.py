@@ -1,0 +1,267 @@
+"""The fast path: the lecture's training step and calibration, rearranged for speed.
+
+    ws = Workspace(params, batch_size)           # buffers; ws.params are the parameters now
+    loss, finite = fast_sgd_step(ws, Xb, Yb, lr)  # model.sgd_step on ws.params, same numbers
+    bnmean, bnvar = calibrate(params, Xtr)        # model.calibrate without the (M, H) array
+
+The formulas are model.py's (the fused exercise-2 and exercise-3 backwards),
+regrouped so that a step runs in preallocated buffers with few numpy calls.
+Each trick below gives the algebra and the reason; what it buys, measured,
+is in benchmarks/RESULTS.md under the trick's name, produced by
+benchmarks/bench_tricks.py --ablation. Tests hold this module equal to
+model.py. Dimension letters: N batch, T block_size, E n_embd, H n_hidden,
+V vocab_size.
+"""
+
+import math
+
+import numpy as np
+
+from npbackprop.layers import BN_EPS
+from npbackprop.names import PARAM_NAMES
+
+
+def _aligned(size, align=16):
+    """size rounded up to a multiple of align elements (64 bytes in float32)."""
+    return -(-size // align) * align
+
+
+def _empty(shape, dtype, fill=None, align=64):
+    """np.empty(shape, dtype) (or np.full with fill) starting on a 64-byte boundary.
+
+    numpy's own arrays start on a 16-byte one, wherever malloc puts them; with
+    every buffer on a cache line, no 32-byte AVX2 load straddles two lines
+    (trick "aligned buffers").
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(np.atleast_1d(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    out = raw[start:start + nbytes].view(dtype).reshape(shape)
+    if fill is not None:
+        out[...] = fill
+    return out
+
+
+class Workspace:
+    """Preallocated buffers for fast_sgd_step at one batch size N.
+
+    The parameters live in one flat buffer (`flat`) and the gradients in
+    another of the same layout (`gflat`); `params` and `grads` are dicts of
+    views into them, in PARAM_NAMES order, so the SGD update and the finite
+    check are one call each. Every scratch buffer is written before it is
+    read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
+    """
+
+    def __init__(self, params, batch_size):
+        dtype = params["C"].dtype
+        if any(params[k].dtype != dtype for k in PARAM_NAMES):
+            raise ValueError("all parameters must share one dtype")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (batchnorm's variance divides "
+                             f"by N - 1), got {batch_size}")
+        # each view starts on a 64-byte boundary
+        offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
+        self.flat = _empty(offsets[-1], dtype, fill=0)
+        self.gflat = _empty(offsets[-1], dtype, fill=0)
+
+        def views(buf):
+            return {k: buf[o:o + params[k].size].reshape(params[k].shape)
+                    for k, o in zip(PARAM_NAMES, offsets)}
+        self.params, self.grads = views(self.flat), views(self.gflat)
+        for k in PARAM_NAMES:
+            self.params[k][...] = params[k]
+        p, g = self.params, self.grads
+        # bngain and bnbias as (H,) views in the step, so that ops with the (H,)
+        # batchnorm statistics do not broadcast (1, H) against (H,) (trick "(H,) views")
+        rows = ("bngain", "bnbias")
+        self.step_params = tuple(p[k][0] if k in rows else p[k] for k in PARAM_NAMES)
+        self.step_grads = tuple(g[k][0] if k in rows else g[k] for k in PARAM_NAMES)
+        self.W1T, self.W2T = p["W1"].T, p["W2"].T
+        (V, E), (TE, H) = params["C"].shape, params["W1"].shape
+        N, T = batch_size, TE // E
+        self.batch_size, self.vocab_size = N, V
+        self.emb = _empty((N, T, E), dtype)
+        self.embcat = self.emb.reshape(N, TE)                       # a view of emb
+        self.embcen, self.dembcat = _empty((N, TE), dtype), _empty((N, TE), dtype)
+        self.embcenT = self.embcen.T
+        self.dembrows = self.dembcat.reshape(N * T, E)             # one row per character
+        self.embmean = _empty(TE, dtype)
+        self.bndiff, self.h, self.dh, self.scratch = (_empty((N, H), dtype) for _ in range(4))
+        self.logits, self.counts = _empty((N, V), dtype), _empty((N, V), dtype)
+        self.logits_flat, self.counts_flat = self.logits.reshape(-1), self.counts.reshape(-1)
+        # a row repeated down the batch, for ops that would otherwise broadcast it
+        self.tile_embcat, self.tile_hidden, self.tile_vocab = (
+            _empty((N, d), dtype) for d in (TE, H, V))
+        # counts_sum below this means a row of logits far under exp's range: every
+        # count that matters is then a normal float, and a subnormal one is off by eps^2
+        self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
+        # the one-hot of the batch's characters takes its rows from an identity matrix
+        self.eye = _empty((V, V), dtype, fill=np.eye(V))
+        self.onehot = _empty((N, T, V), dtype)
+        self.onehotT = self.onehot.reshape(N * T, V).T             # (V, N*T), a view
+        # flat index of each row of an (N, V) array
+        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * V)
+        self.picks = _empty(N, np.intp)
+        self.ones_batch, self.ones_vocab = _empty(N, dtype, fill=1), _empty(V, dtype, fill=1)
+        self.ones_flat = _empty(self.gflat.size, dtype, fill=1)
+        # batch means and the Bessel-corrected variance as matrix-vector products
+        self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
+        self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
+        # scalar operands as 0-d arrays of the dtype; n_over_lr is set by each step
+        self.eps, self.one = np.array(BN_EPS, dtype), np.array(1.0, dtype)
+        self.bessel, self.n_over_lr = np.array(1 / (N - 1), dtype), np.array(1.0, dtype)
+        self.bnvar_inv, self.bnscale, self.coef = (_empty(H, dtype) for _ in range(3))
+        self.counts_sum, self.losses = _empty(N, dtype), _empty(N, dtype)   # (N,)
+        self.counts_sum_col = self.counts_sum[:, None]                      # (N, 1) view
+
+
+def fast_sgd_step(ws, Xb, Yb, lr):
+    """model.sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
+
+    Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size;
+    lr a float. A character out of range in Xb or Yb raises IndexError before
+    anything changes. Updates ws.params in place unless the loss or a gradient
+    is not finite, and returns (loss as a float, finite). ws.grads then holds
+    lr times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
+    """
+    C, W1, b1, W2, b2, bngain, bnbias = ws.step_params
+    dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.step_grads
+    n = Xb.shape[0]
+    if n != ws.batch_size:
+        raise ValueError(f"a batch of {n} rows, but the workspace was made for {ws.batch_size}")
+    # numpy's functions as locals, and each call's output buffer as its last
+    # positional argument rather than out= (trick "local calls")
+    dot, multiply, add, subtract, divide = np.dot, np.multiply, np.add, np.subtract, np.divide
+    exp, log, tanh, sqrt, reciprocal = np.exp, np.log, np.tanh, np.sqrt, np.reciprocal
+    ones = ws.ones_batch
+    # A row (one value per column) is never broadcast down the batch by a ufunc: it is
+    # assigned to a tile (a plain copy) and the op runs on two same-shape arrays
+    # (trick "tiles"). No operand is a Python float, converted on every call: constants
+    # are 0-d arrays of the dtype, n / lr is written into one each step, (bnvar + eps)
+    # ** -0.5 is taken as 1 / sqrt, and the targets' -1 in dlogits is applied to counts
+    # as -counts_sum (trick "no Python floats").
+    # forward ---------------------------------------------------------------------
+    # the take method, not np.take, whose Python wrapper costs more
+    # (trick "take method"); an Xb index out of range raises here, before any update
+    C.take(Xb, 0, ws.emb)                                                        # (N, T, E)
+    # a target out of range would read another row's logit: as unsigned, a negative
+    # one is huge too, so one argmax finds any (trick "target check")
+    targets = Yb.view(np.uint64) if Yb.dtype == np.int64 else Yb.astype(np.int64).view(np.uint64)
+    if targets[targets.argmax()] >= ws.vocab_size:
+        bad = Yb[(Yb < 0) | (Yb >= ws.vocab_size)][0]
+        raise IndexError(f"target {bad} is out of range for a vocabulary of {ws.vocab_size}")
+    embcat = ws.embcat                                                           # (N, T*E)
+    # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
+    # input instead of the (N, H) output saves a pass, and b1, which the mean
+    # cancels exactly, never enters (it would change only rounding)
+    # every batch sum is a matrix-vector product, here mean_weights @ x (trick "gemv sums")
+    ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)
+    embcen = subtract(embcat, ws.tile_embcat, ws.embcen)                         # (N, T*E)
+    bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, H)
+    bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), ws.bnvar_inv)  # bnvar
+    add(bnvar_inv, ws.eps, bnvar_inv)
+    reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (H,)
+    # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves
+    # one (N, H) pass; the backward uses bndiff and bnvar_inv instead
+    bnscale = ws.tile_hidden
+    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)                       # (N, H) tile
+    h = multiply(bndiff, bnscale, ws.h)
+    ws.scratch[...] = bnbias
+    add(h, ws.scratch, h)
+    tanh(h, h)                                                                   # (N, H)
+    logits = dot(h, W2, ws.logits)                                               # (N, V)
+    ws.tile_vocab[...] = b2
+    add(logits, ws.tile_vocab, logits)
+    # the target's entry of each row by flat index (trick "flat picks")
+    picks = add(ws.row_starts, Yb, ws.picks)                                     # (N,)
+    picked = ws.logits_flat[picks]                                               # (N,)
+    # softmax without the row-max shift: while the logits stay well inside exp's range,
+    # as they do in any run that trains, exp(logits) is as exact as exp(norm_logits).
+    # A row out of range shows as an inf or a near-zero counts_sum, and then the
+    # softmax is redone shifted by each row's max (trick "range check")
+    counts = exp(logits, ws.counts)                                              # (N, V)
+    counts_sum = dot(counts, ws.ones_vocab, ws.counts_sum)                       # (N,)
+    # loss = mean(log counts_sum - picked): N logs, no (N, V) logprobs
+    in_range = counts_sum[counts_sum.argmin()] > ws.tiny
+    if in_range:
+        losses = subtract(log(counts_sum, ws.losses), picked, ws.losses)
+        loss = float(dot(ones, losses)) / n
+    if not (in_range and math.isfinite(loss)):
+        logit_maxes = np.maximum.reduce(logits, axis=1)                          # (N,)
+        counts = exp(logits - logit_maxes[:, None], ws.counts)
+        counts_sum = dot(counts, ws.ones_vocab, ws.counts_sum)
+        loss = float(dot(ones, log(counts_sum)) - dot(ones, picked - logit_maxes)) / n
+    # backward --------------------------------------------------------------------
+    # every gradient is linear in the loss's upstream gradient; seeding it with lr
+    # instead of 1 makes the backward produce lr * grad, so the update is one
+    # subtraction (trick "lr-scaled backward")
+    # dlogits = lr * (probs - onehot(Yb)) / n = (counts - onehot(Yb) * counts_sum) /
+    # (counts_sum * n / lr), in the counts buffer
+    ws.counts_flat[picks] -= counts_sum
+    ws.n_over_lr[...] = n / lr
+    multiply(counts_sum, ws.n_over_lr, counts_sum)
+    ws.tile_vocab[...] = ws.counts_sum_col
+    dlogits = divide(counts, ws.tile_vocab, counts)                              # (N, V)
+    dh = dot(dlogits, ws.W2T, ws.dh)                                             # (N, H)
+    dot(h.T, dlogits, dW2)                                                       # (H, V)
+    dot(ones, dlogits, db2)
+    # dhpreact = (1 - h^2) * dh, in the dh buffer
+    one_minus_h2 = multiply(h, h, ws.scratch)
+    subtract(ws.one, one_minus_h2, one_minus_h2)
+    dhpreact = multiply(dh, one_minus_h2, dh)                                    # (N, H)
+    dot(ones, dhpreact, dbnbias)                                                 # (H,)
+    # dbngain = sum(bnraw * dhpreact) with bnraw = bndiff * bnvar_inv
+    dot(ones, multiply(bndiff, dhpreact, ws.scratch), dbngain)
+    multiply(dbngain, bnvar_inv, dbngain)                                        # (H,)
+    # batchnorm backward (exercise 3), its two batch sums taken from dbnbias and dbngain:
+    # dhprebn = bnscale * (dhpreact - bnraw * dbngain/(n-1)) - bnscale * dbnbias/n.
+    # The last term is the same in every row, so it is left out here: it cancels in dW1
+    # against the centred embcen, it is removed from dembcat by subtracting the batch
+    # mean of that smaller (N, T*E) array, and db1, the batch sum of dhprebn, is exactly 0
+    coef = multiply(dbngain, bnvar_inv, ws.coef)
+    multiply(coef, ws.bessel, coef)                                              # (H,)
+    ws.scratch[...] = coef
+    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)                           # (N, H)
+    subtract(dhpreact, dhprebn, dhprebn)
+    multiply(dhprebn, bnscale, dhprebn)                                          # + a row constant
+    dot(ws.embcenT, dhprebn, dW1)                                                # (T*E, H)
+    db1[...] = 0
+    dembcat = dot(dhprebn, ws.W1T, ws.dembcat)                                   # (N, T*E)
+    ws.tile_embcat[...] = dot(ws.mean_weights, dembcat, ws.embmean)
+    subtract(dembcat, ws.tile_embcat, dembcat)
+    # the scatter-add into C's rows as a one-hot matmul, repeated characters adding up,
+    # the one-hot's rows taken from an identity matrix (trick "one-hot rows")
+    ws.eye.take(Xb, 0, ws.onehot, "wrap")                                       # (N, T, V)
+    dot(ws.onehotT, ws.dembrows, dC)                                             # (V, E)
+    # update ----------------------------------------------------------------------
+    # one check and one subtraction over all parameters, not seven of each
+    # (trick "flat update"). The check is a sum: inf or nan in any gradient makes it inf or
+    # nan; finite gradients could only overflow it past 3e38 in float32, far past any
+    # step that trains
+    finite = math.isfinite(loss) and math.isfinite(dot(ws.ones_flat, ws.gflat))
+    if finite:
+        # the padding between views is zero in both buffers and stays zero
+        subtract(ws.flat, ws.gflat, ws.flat)
+    return loss, finite
+
+
+def calibrate(params, X):
+    """model.calibrate from the embedding covariance: the same (bnmean, bnvar).
+
+    hprebn = embcat @ W1 + b1 is linear in embcat, so the mean and the
+    Bessel-corrected variance of its columns over all contexts X (M, T) come
+    from the (T*E,) mean and (T*E, T*E) covariance of embcat, in float64,
+    without the (M, H) pre-activations. Returns (bnmean, bnvar), each (1, H)
+    in the parameters' dtype.
+    """
+    dtype = params["C"].dtype
+    embcat = params["C"][X].reshape(X.shape[0], -1).astype(np.float64)        # (M, T*E)
+    embmean = embcat.mean(0)
+    embcat -= embmean
+    cov = embcat.T @ embcat / (X.shape[0] - 1)                                 # (T*E, T*E)
+    W1 = params["W1"].astype(np.float64)
+    bnmean = embmean @ W1 + params["b1"]                                       # (H,)
+    # column j's variance is W1[:, j] @ cov @ W1[:, j]; rounding must not make it negative
+    bnvar = np.maximum(((cov @ W1) * W1).sum(0), 0.0)                          # (H,)
+    return bnmean.astype(dtype)[None, :], bnvar.astype(dtype)[None, :]
