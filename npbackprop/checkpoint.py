@@ -3,14 +3,17 @@
     out/model.npz     parameters, calibrated bnmean/bnvar, step, RNG state,
                       loss history, seconds, the run's config (no pickle)
     out/config.json   the run's settings, its vocabulary and data fingerprint
-    out/metrics.json  the losses after training
+    out/metrics.json  the losses after training (strict JSON: null, never NaN)
 
 A write goes to a temporary file in the same folder, is flushed and fsynced,
 then os.replace'd over the target: a reader sees the old file or the new
-one, never half of one. Nothing is pickled: loading refuses object arrays.
+one, never half of one. Files get the permissions the user's umask gives.
+Nothing is pickled, and a checkpoint is checked against its own config
+before anything uses it. (folder.py holds a folder for one run at a time.)
 """
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -24,31 +27,62 @@ from npbackprop.names import PARAM_NAMES
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.npz", "config.json", "metrics.json"
 CHECKPOINT_KEYS = PARAM_NAMES + ("bnmean", "bnvar", "step", "losses", "rng_state", "config")
+# the files a run writes; a new run in a folder removes the old run's
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, "loss.png")
+
+
+class WriteError(NpbackpropError):
+    """A run file could not be written (a full disk, a folder made read-only)."""
+
+    exit_code = 1
+
+
+def _umask():
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_atomic(path, write):
-    """Call write(fileobj) on a temp file beside `path`, then move it into place."""
+    """Call write(fileobj) on a temp file beside `path`, then move it into place.
+
+    Raises WriteError, one line, if the file cannot be written; the previous
+    file at `path` is then as it was.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        # mkstemp opens with O_EXCL: a planted link is never followed
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        # any failure, Ctrl-C included, leaves the previous file as it was
+        tmp = None
+        # make the rename itself durable
+        dirfd = os.open(path.parent, os.O_RDONLY)
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    # make the rename itself durable
-    dirfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+    except OSError as e:
+        raise WriteError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        os.close(dirfd)
+        # any failure, Ctrl-C included, leaves the previous file as it was
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def save_npz(path, arrays):
@@ -56,10 +90,26 @@ def save_npz(path, arrays):
     _write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
+def strict(obj):
+    """obj with every non-finite float replaced by None, so that it is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def save_json(path, obj):
-    """Atomically save an object as indented JSON."""
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    """Atomically save an object as indented, strict JSON (non-finite floats as null)."""
+    text = json.dumps(strict(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
     _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def save_bytes(path, data):
+    """Atomically save bytes (a figure, say) at path."""
+    _write_atomic(path, lambda f: f.write(data))
 
 
 def load_npz(path, required=()):
@@ -97,7 +147,7 @@ def load_json(path):
 
 
 # -----------------------------------------------------------------------------
-# the run folder
+# the checkpoint of a run
 
 @dataclass
 class RunState:
@@ -111,8 +161,19 @@ class RunState:
     seconds: float
 
 
+def all_finite(arrays):
+    """True if every array given holds only finite numbers."""
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
 def save_checkpoint(out_dir, state, bnmean, bnvar, run_config):
-    """Atomically write out_dir/model.npz from a RunState and its calibration."""
+    """Atomically write out_dir/model.npz from a RunState and its calibration.
+
+    Refuses (ValueError) parameters or statistics that are not finite: no
+    checkpoint ever holds them.
+    """
+    if not all_finite([*state.params.values(), bnmean, bnvar]):
+        raise ValueError("refusing to save non-finite parameters or batchnorm statistics")
     arrays = {**state.params, "bnmean": bnmean, "bnvar": bnvar,
               "step": np.int64(state.step), "seconds": np.float64(state.seconds),
               "losses": np.asarray(state.losses, dtype=np.float64),
@@ -121,17 +182,63 @@ def save_checkpoint(out_dir, state, bnmean, bnvar, run_config):
     save_npz(Path(out_dir) / MODEL_FILE, arrays)
 
 
-def load_run(out_dir):
-    """Read a run's checkpoint: (arrays, run config dict). NpbackpropError if unusable."""
+def _expected_shapes(cfg):
+    V, E, H, T = (cfg[k] for k in ("vocab_size", "n_embd", "n_hidden", "block_size"))
+    return {"C": (V, E), "W1": (T * E, H), "b1": (H,), "W2": (H, V), "b2": (V,),
+            "bngain": (1, H), "bnbias": (1, H), "bnmean": (1, H), "bnvar": (1, H)}
+
+
+def validate(arrays, cfg, path):
+    """Raise NpbackpropError, one line, unless the checkpoint agrees with its config.
+
+    Checks the vocabulary, every array's shape and dtype, finiteness, the
+    step against the loss history and max_steps, and the generator state.
+    """
+    def refuse(why):
+        raise NpbackpropError(f"{path} is not a usable npbackprop checkpoint: {why}; "
+                              f"retrain it (npbackprop train -o {Path(path).parent} --force)")
+    keys = ("vocab", "vocab_size", "n_embd", "n_hidden", "block_size", "dtype", "max_steps")
+    if not isinstance(cfg, dict) or any(k not in cfg for k in keys):
+        refuse("its config lacks the run's settings")
+    ints = ("vocab_size", "n_embd", "n_hidden", "block_size", "max_steps")
+    if not all(isinstance(cfg[k], int) and cfg[k] >= 0 for k in ints):
+        refuse("its config holds sizes that are not counts")
+    if not isinstance(cfg["vocab"], str) or len(cfg["vocab"]) != cfg["vocab_size"]:
+        refuse(f"its vocabulary is not of vocab_size {cfg['vocab_size']} characters")
+    for name, shape in _expected_shapes(cfg).items():
+        a = arrays[name]
+        if a.shape != shape or a.dtype != np.dtype(cfg["dtype"]):
+            refuse(f"{name} is {a.dtype} {a.shape}, its config says {cfg['dtype']} {shape}")
+        if not np.isfinite(a).all():
+            refuse(f"{name} holds non-finite values")
+    if (arrays["bnvar"] < 0).any():
+        refuse("bnvar holds negative variances")
+    step, losses = arrays["step"], arrays["losses"]
+    if step.shape != () or step.dtype.kind not in "iu" or not 0 <= int(step) <= cfg["max_steps"]:
+        refuse(f"its step {step!r} is not a step of a {cfg['max_steps']}-step run")
+    if losses.shape != (int(step),) or not np.isfinite(losses).all():
+        refuse(f"its loss history ({losses.shape[0] if losses.ndim == 1 else '?'} losses) "
+               f"does not match its step {int(step)}")
+    try:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
+    except (ValueError, TypeError, KeyError):
+        refuse("its random generator state is unreadable")
+
+
+def read_checkpoint(out_dir):
+    """Read and check a run's checkpoint: (arrays, run config). NpbackpropError if unusable."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise NpbackpropError(f"no run in {out_dir}: the folder does not exist "
                               f"(train one with: npbackprop train -o {out_dir})")
-    arrays = load_npz(out_dir / MODEL_FILE, required=CHECKPOINT_KEYS)
+    path = out_dir / MODEL_FILE
+    arrays = load_npz(path, required=CHECKPOINT_KEYS)
     try:
         run_config = json.loads(str(arrays["config"]))
     except ValueError:
-        raise NpbackpropError(f"{out_dir / MODEL_FILE} holds an unreadable config") from None
+        raise NpbackpropError(f"{path} holds an unreadable config") from None
+    validate(arrays, run_config, path)
     return arrays, run_config
 
 
@@ -142,15 +249,3 @@ def resume_state(arrays):
     params = {k: arrays[k] for k in PARAM_NAMES}
     return RunState(params, int(arrays["step"]), rng, list(arrays["losses"]),
                     float(arrays["seconds"]))
-
-
-def load_model(out_dir):
-    """A trained run's (params, bnmean, bnvar, run config, step), checked against its config."""
-    arrays, cfg = load_run(out_dir)
-    params = {k: arrays[k] for k in PARAM_NAMES}
-    vocab = cfg.get("vocab", "")
-    V, T = len(vocab), cfg.get("block_size")
-    if params["C"].shape[0] != V or params["W1"].shape[0] != params["C"].shape[1] * (T or 0):
-        raise NpbackpropError(f"{Path(out_dir) / MODEL_FILE} does not match its config "
-                              f"(vocab of {V}, block_size {T}); retrain it")
-    return params, arrays["bnmean"], arrays["bnvar"], cfg, int(arrays["step"])

@@ -12,16 +12,17 @@ import sys
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-import numpy as np
-
-from npbackprop import checkpoint, data, datafile, model, plot, train
+from npbackprop import __version__, checkpoint, data, datafile, plot, trainer
+from npbackprop import run as run_module
 from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
+from npbackprop.config import ConfigError
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
+from npbackprop.folder import RunFolder
+from npbackprop.run import SAMPLE_SEED
 
-DEFAULTS = train.Config()
-SAMPLE_SEED = 2147483647 + 10  # the lecture's sampling generator
+DEFAULTS = trainer.Config()
 
 
 # -----------------------------------------------------------------------------
@@ -32,7 +33,9 @@ def add_train_parser(sub):
                        "(exercise 4)", description="Train the lecture's MLP (exercise 4). On "
                        "--resume, settings not given on the command line come from the checkpoint.")
     p.add_argument("-i", "--input-file", metavar="FILE", help="names, one per line (default: "
-                   "$NPBACKPROP_DATA, data/names.txt, ../shared/data/names.txt, else download)")
+                   "$NPBACKPROP_DATA, ./names.txt, ./data/names.txt, a source checkout's data/ "
+                   "and ../shared/data/, the user cache ~/.cache/npbackprop/, else a download "
+                   "into that cache)")
     p.add_argument("-o", "--out-dir", metavar="DIR", default="out", help="folder for model.npz, "
                    "config.json, metrics.json (default: %(default)s)")
     config = p.add_argument_group("model and schedule (the lecture's values by default)")
@@ -40,13 +43,14 @@ def add_train_parser(sub):
              "n_hidden": ("--n-hidden", "hidden units"),
              "block_size": ("--block-size", "context length in characters"),
              "batch_size": ("--batch-size", "minibatch size (at least 2)"),
-             "max_steps": ("--max-steps", "training steps"),
+             "max_steps": ("--max-steps", "training steps; on --resume, the run's own unless "
+                           "given, and a larger one extends it"),
              "lr": ("--lr", "learning rate before --lr-decay-step"),
              "lr_decayed": ("--lr-decayed", "learning rate from --lr-decay-step on"),
              "lr_decay_step": ("--lr-decay-step", "step at which the learning rate decays"),
              "seed": ("--seed", "seed of the one random generator (init and minibatches)"),
              "dtype": ("--dtype", "float32 or float64")}
-    for f in fields(train.Config):
+    for f in fields(trainer.Config):
         flag, text = flags[f.name]
         names = ("-b", flag) if f.name == "batch_size" else (flag,)
         kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str)
@@ -59,7 +63,8 @@ def add_train_parser(sub):
                    help="print a progress line every this many steps (default: %(default)s)")
     p.add_argument("--checkpoint-interval", type=int, default=10_000, metavar="STEPS",
                    help="write model.npz every this many steps (default: %(default)s)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir with "
+                   "its own settings and number of steps (give a larger number to extend it)")
     p.add_argument("--force", action="store_true", help="overwrite a run in --out-dir")
     p.add_argument("--plot", action="store_true", help="write loss.png, the lecture's loss "
                    "curve (needs the plot extra)")
@@ -71,58 +76,99 @@ def add_train_parser(sub):
 def _train_config(args):
     """Flags over defaults, or on --resume flags over the checkpoint's settings."""
     base = asdict(DEFAULTS)
-    if args.resume and Path(args.out_dir, checkpoint.MODEL_FILE).exists():
-        saved = checkpoint.load_run(args.out_dir)[1]
-        base.update({k: saved[k] for k in base if k in saved and k != "max_steps"})
+    if args.resume:
+        saved = run_module.saved_config(args.out_dir)
+        base.update({k: saved[k] for k in base if k in saved})
     given = {k: v for k, v in vars(args).items() if k in base and v is not None}
-    return replace(train.Config(**base), **given)
+    cfg = replace(trainer.Config(**base), **given)
+    try:
+        trainer.validate(cfg)
+    except ConfigError as e:
+        raise NpbackpropError(e.with_flag()) from None
+    return cfg
 
 
-def cmd_train(args):
+def _check_train_flags(args):
     for name in ("log_interval", "checkpoint_interval"):
         if getattr(args, name) < 1:
             raise NpbackpropError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.num_samples < 0:
+        raise NpbackpropError(f"--num-samples must not be negative, got {args.num_samples}")
+    if args.out_dir == "":
+        raise NpbackpropError("--out-dir must not be empty: name the run's folder")
+    if args.resume and args.force:
+        raise NpbackpropError("--resume and --force contradict each other: --resume "
+                              "continues the run in --out-dir, --force replaces it")
+
+
+def cmd_train(args):
+    _check_train_flags(args)
     cfg = _train_config(args)
-    train.validate(cfg)
-    path = datafile.find_names_file(args.input_file, log=say)
-    dataset = data.load_dataset(path, cfg.block_size)
-    sizes = dataset.split_sizes
-    say(f"data: {path}: {len(dataset.words):,} names, vocab {dataset.vocab_size}, "
-         f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
-    say(f"model: n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size {cfg.block_size}, "
-         f"{cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
-    try:
-        metrics = train.train(cfg, dataset, args.out_dir, resume=args.resume, force=args.force,
-                              log_interval=args.log_interval,
-                              checkpoint_interval=args.checkpoint_interval, log=say)
-    except train.Interrupted as e:
-        print(f"\n{e}; checkpoint written to {Path(e.out_dir) / checkpoint.MODEL_FILE}.\n"
-              f"Resume with: npbackprop train -o {e.out_dir} --resume", file=sys.stderr)
-        return 128 + e.signum
-    say(f"after calibration: train {metrics['train_loss']:.4f}  val {metrics['val_loss']:.4f}"
-         f"  test {metrics['test_loss']:.4f}  ({metrics['seconds']:.1f} s of training)")
-    if args.plot:
+    if args.resume:
+        step = int(checkpoint.read_checkpoint(args.out_dir)[0]["step"])
+        if step >= cfg.max_steps:
+            say(f"the run in {args.out_dir} is finished: {step:,} of {cfg.max_steps:,} steps. "
+                f"Extend it with: npbackprop train -o {args.out_dir} --resume --max-steps N")
+            return 0
+    # the folder is locked and checked before anything is loaded
+    with RunFolder.open(args.out_dir, resume=args.resume, force=args.force) as folder:
+        path = datafile.find_names_file(args.input_file, log=say)
+        dataset = _load_dataset(path, cfg.block_size)
+        sizes = dataset.split_sizes
+        say(f"data: {path}: {len(dataset.words):,} names, vocab {dataset.vocab_size}, "
+            f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
+        say(f"model: n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size {cfg.block_size}, "
+            f"{cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
         try:
-            arrays, _ = checkpoint.load_run(args.out_dir)
-            plot.plot_losses(arrays["losses"], Path(args.out_dir) / "loss.png")
-            say(f"loss curve: {Path(args.out_dir) / 'loss.png'}")
-        except ImportError:
-            say("--plot needs matplotlib: pip install -e \".[plot]\" (training is saved)")
+            run = trainer.train(cfg, dataset, folder, resume=args.resume,
+                              log_interval=args.log_interval,
+                              checkpoint_interval=args.checkpoint_interval, log=say,
+                              signals=trainer.CLI_SIGNALS)
+        except trainer.Interrupted as e:
+            print(f"\n{e}.\nResume with: npbackprop train -o {e.out_dir} --resume",
+                  file=sys.stderr)
+            return 128 + e.signum
+        except ConfigError as e:
+            raise NpbackpropError(e.with_flag()) from None
+        m = run.metrics
+        say(f"after calibration: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}"
+            f"  test {m['test_loss']:.4f}  ({m['seconds']:.1f} s of training)")
+        if args.plot:
+            try:
+                plot.plot_losses(run.losses, Path(args.out_dir) / "loss.png")
+                say(f"loss curve: {Path(args.out_dir) / 'loss.png'}")
+            except ImportError:
+                say("--plot needs matplotlib: pip install -e \".[plot]\" (training is saved)")
     if args.num_samples > 0:
-        _print_samples(args.out_dir, args.num_samples, SAMPLE_SEED)
+        _print_samples(run, args.num_samples, SAMPLE_SEED)
     return 0
+
+
+def _load_dataset(path, block_size):
+    try:
+        return data.load_dataset(path, block_size)
+    except MemoryError:
+        raise NpbackpropError(f"out of memory reading {path}: the names file is too big "
+                              f"for this machine") from None
 
 
 # -----------------------------------------------------------------------------
 # sample and eval
 
-def _print_samples(out_dir, num_samples, seed, max_len=50):
-    params, bnmean, bnvar, cfg, _ = checkpoint.load_model(out_dir)
-    names = model.sample(params, bnmean, bnvar, list(cfg["vocab"]), cfg["block_size"],
-                         rng=np.random.default_rng(seed), num_samples=num_samples,
-                         max_len=max_len)
-    for name in names:
-        say(name)
+def printable(name):
+    """name with control characters escaped, so a name cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+def _print_samples(run, num_samples, seed, max_len=50):
+    for name in run.sample(num_samples, seed=seed, max_len=max_len):
+        say(printable(name))
+
+
+def _nonnegative_seed(seed):
+    if seed < 0:
+        raise NpbackpropError(f"--seed must not be negative, got {seed} (numpy seeds are "
+                              f"integers from 0)")
 
 
 def add_sample_parser(sub):
@@ -138,7 +184,8 @@ def add_sample_parser(sub):
 def cmd_sample(args):
     if args.num_samples < 1 or args.max_len < 1:
         raise NpbackpropError("--num-samples and --max-len must be at least 1")
-    _print_samples(args.out_dir, args.num_samples, args.seed, args.max_len)
+    _nonnegative_seed(args.seed)
+    _print_samples(run_module.load_run(args.out_dir), args.num_samples, args.seed, args.max_len)
     return 0
 
 
@@ -146,36 +193,57 @@ def add_eval_parser(sub):
     p = sub.add_parser("eval", help="losses of a trained model over whole splits",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("-o", "--out-dir", default="out", help="the run's folder")
-    p.add_argument("-i", "--input-file", help="names file (default: found as for train)")
+    p.add_argument("-i", "--input-file", help="names file (default: the file the run was "
+                   "trained on, else found as for train)")
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
+    p.add_argument("--other-data", action="store_true", help="evaluate on data other than the "
+                   "run's own, on purpose (the output says so)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
 
 
+def _eval_data_path(args, cfg):
+    if args.input_file is None and cfg.get("data") and Path(cfg["data"]).is_file():
+        return Path(cfg["data"])
+    return datafile.find_names_file(args.input_file, log=say)
+
+
 def cmd_eval(args):
-    params, bnmean, bnvar, cfg, step = checkpoint.load_model(args.out_dir)
-    dataset = data.load_dataset(datafile.find_names_file(args.input_file, log=say),
-                                cfg["block_size"])
+    run = run_module.load_run(args.out_dir)
+    cfg = run_module.saved_config(args.out_dir)
+    path = _eval_data_path(args, cfg)
+    dataset = _load_dataset(path, run.config.block_size)
+    other = dataset.fingerprint != cfg.get("data_fingerprint")
     if "".join(dataset.itos) != cfg["vocab"]:
         raise NpbackpropError(f"the checkpoint in {args.out_dir} was trained on another "
                               f"vocabulary ({cfg['vocab']!r}, this data has "
                               f"{''.join(dataset.itos)!r}); evaluate it on its own data with -i")
+    if other and not args.other_data:
+        raise NpbackpropError(f"{path} is not the data the run in {args.out_dir} was trained "
+                              f"on ({cfg.get('data')}, fingerprint {cfg.get('data_fingerprint')}"
+                              f"): its splits would mix training names into val and test. "
+                              f"Evaluate with -i {cfg.get('data')}, or pass --other-data to "
+                              f"score this file on purpose")
     splits = data.SPLITS if args.split == "all" else (args.split,)
-    losses = {f"{s}_loss": model.split_loss(params, bnmean, bnvar, *dataset.split(s))
-              for s in splits}
+    losses = {f"{s}_loss": run.evaluate(dataset, s) for s in splits}
+    label = f"  [other data: {path}]" if other else ""
     if args.json:
-        say(json.dumps({**losses, "step": step, "split_sizes": dataset.split_sizes}))
+        extra = {"other_data": str(path)} if other else {}
+        say(json.dumps(checkpoint.strict({**losses, "step": run.step,
+                                          "split_sizes": dataset.split_sizes, **extra}),
+                       allow_nan=False))
     else:
         for s in splits:
             say(f"{s:5s} loss {losses[f'{s}_loss']:.4f}  ({dataset.split_sizes[s]:,} examples, "
-                 f"step {step:,})")
-    return 0
+                f"step {run.step:,}){label}")
+    return 0 if run_module.finite_metrics(losses) else 3
 
 
 # -----------------------------------------------------------------------------
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="npbackprop", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"npbackprop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_sample_parser(sub)

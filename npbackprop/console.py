@@ -3,18 +3,35 @@
     sys.exit(run(handler, args, "npbackprop train"))
 
 A user mistake (NpbackpropError) becomes one line on stderr and its exit
-code; Ctrl-C becomes "interrupted" and 130; anything else is a bug and keeps
-its traceback. cli.py, check/command.py and bench/command.py all use it.
+code; Ctrl-C becomes "interrupted" and 130; MemoryError a line saying so;
+anything else is a bug and keeps its traceback. A closed stdout (`| head`)
+is not an error: output stops, the work goes on. cli.py, check/command.py
+and bench/command.py all use it.
 """
 
+import os
 import sys
 
 from npbackprop.errors import NpbackpropError
 
 
+def _stdout_closed():
+    # the reader went away: send the rest of the output nowhere, so that neither this
+    # process's later prints nor its exit-time flush fail
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def say(message):
     """Print one message to stdout at once (progress must show while training)."""
-    print(message, flush=True)
+    try:
+        print(message, flush=True)
+    except BrokenPipeError:
+        _stdout_closed()
 
 
 def run(handler, args, prog):
@@ -28,3 +45,11 @@ def run(handler, args, prog):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"{prog}: error: out of memory (the sizes asked for are too big for this "
+              f"machine)", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        _stdout_closed()
+        return 0
+

@@ -8,6 +8,7 @@ raise NpbackpropError.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import os
 import random
@@ -35,6 +36,10 @@ def load_words(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if path.is_dir():
         raise NpbackpropError(f"{path} is a directory; give the path of the names file itself")
+    # a FIFO would block forever and a device such as /dev/zero never ends
+    if path.exists() and not path.is_file():
+        raise NpbackpropError(f"{path} is not a regular file (a pipe or a device?); give the "
+                              f"path of a names file, one name per line")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -175,6 +180,11 @@ class Dataset:
     @property
     def vocab_size(self) -> int:
         return len(self.itos)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the names and their order: a run records the data it saw."""
+        return hashlib.sha256("\n".join(self.words).encode()).hexdigest()[:16]
 
     @property
     def split_sizes(self) -> dict[str, int]:

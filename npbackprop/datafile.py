@@ -1,9 +1,15 @@
-"""Where names.txt comes from: an explicit path, $NPBACKPROP_DATA, the project's
-data/ folder, the shared copy beside the project, or a checked download.
+"""Where names.txt comes from, wherever the package is installed.
 
     path = find_names_file(args.input_file, log=print)
 
-Nothing here prints; a missing file or a failed download raises NpbackpropError.
+In this order: an explicit path; $NPBACKPROP_DATA; names.txt in the current
+folder, then data/names.txt under it (makemore's habit); in a source
+checkout, its data/ and the shared copy beside it (../shared/data/); the
+user cache ($NPBACKPROP_CACHE, else $XDG_CACHE_HOME/npbackprop, else
+~/.cache/npbackprop). Failing all, it is downloaded into that cache,
+atomically, its sha256 checked. Nothing is ever written inside the installed
+package. Nothing here prints; a missing file or a failed download raises
+NpbackpropError.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from typing import Callable, Mapping
 
 from npbackprop.errors import NpbackpropError
 
+# the folder above the package: a source checkout's root, or site-packages when installed
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
 ENV_VAR = "NPBACKPROP_DATA"
+CACHE_VAR = "NPBACKPROP_CACHE"
 DOWNLOAD_TIMEOUT = 30.0  # seconds, per blocking socket operation
 
 
@@ -30,11 +38,39 @@ def _no_log(message: str) -> None:
     pass
 
 
-def _by_hand_hint(data_dir: Path) -> str:
+def _by_hand_hint(cache: Path) -> str:
     return (
         f"download names.txt from {NAMES_URL} yourself and pass it with "
-        f"--input-file PATH, set {ENV_VAR}=PATH, or save it as {data_dir / 'names.txt'}"
+        f"--input-file PATH, set {ENV_VAR}=PATH, or save it as names.txt in this folder "
+        f"or as {cache / 'names.txt'}"
     )
+
+
+def is_source_checkout(root: Path) -> bool:
+    """True if root is npbackprop's own source tree (not site-packages)."""
+    setup = root / "setup.cfg"
+    try:
+        return (root / "npbackprop" / "__init__.py").is_file() and \
+            "name = npbackprop" in setup.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user cache for names.txt: $NPBACKPROP_CACHE, $XDG_CACHE_HOME/npbackprop or ~/.cache."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CACHE_VAR):
+        return Path(environ[CACHE_VAR]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(base).expanduser() / "npbackprop"
+
+
+def candidates(cwd: Path, root: Path, environ: Mapping[str, str]) -> list[Path]:
+    """The places looked at after the explicit path and $NPBACKPROP_DATA, in order."""
+    places = [cwd / "names.txt", cwd / "data" / "names.txt"]
+    if is_source_checkout(root):
+        places += [root / "data" / "names.txt", root.parent / "shared" / "data" / "names.txt"]
+    return places + [cache_dir(environ) / "names.txt"]
 
 
 def find_names_file(
@@ -43,18 +79,18 @@ def find_names_file(
     log: Callable[[str], None] | None = None,
     url: str = NAMES_URL,
     sha256: str = NAMES_SHA256,
-    data_dir: str | os.PathLike | None = None,
     environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+    project_root: str | os.PathLike | None = None,
 ) -> Path:
-    """Return the path of names.txt, downloading it only as a last resort.
+    """Return the path of names.txt, downloading it into the user cache as a last resort.
 
-    Order: `path` (if given it must exist: no fallback), then $NPBACKPROP_DATA
-    (same rule), then <data_dir>/names.txt (data_dir defaults to
-    PROJECT_ROOT/data), then PROJECT_ROOT/../shared/data/names.txt, else
-    download `url` to <data_dir>/names.txt and check its sha256.
-    `log` receives one-line messages about a download; `environ` defaults to
-    os.environ. Raises NpbackpropError if a named file is missing or the
-    download fails.
+    `path` and $NPBACKPROP_DATA, when given, must exist (no fallback); then
+    candidates() in order; else `url` is downloaded into cache_dir() and its
+    sha256 checked. `log` receives one-line messages about a download;
+    environ, cwd and project_root default to this process's (tests move
+    them). Raises NpbackpropError if a named file is missing or the download
+    fails.
     """
     log = _no_log if log is None else log
     environ = os.environ if environ is None else environ
@@ -72,16 +108,15 @@ def find_names_file(
                 f"names file not found: {env_path} (from ${ENV_VAR}; fix or unset it)"
             )
         return env_path
+    cwd = Path.cwd() if cwd is None else Path(cwd)
     # read PROJECT_ROOT at call time so tests can move it
-    data_dir = PROJECT_ROOT / "data" if data_dir is None else Path(data_dir)
-    local = data_dir / "names.txt"
-    if local.is_file():
-        return local
-    shared = PROJECT_ROOT.parent / "shared" / "data" / "names.txt"
-    if shared.is_file():
-        return shared
-    _download(url, local, sha256, log)
-    return local
+    root = PROJECT_ROOT if project_root is None else Path(project_root)
+    for place in candidates(cwd, root, environ):
+        if place.is_file():
+            return place
+    dest = cache_dir(environ) / "names.txt"
+    _download(url, dest, sha256, log)
+    return dest
 
 
 def _download(url: str, dest: Path, sha256: str, log: Callable[[str], None]) -> None:
@@ -92,7 +127,7 @@ def _download(url: str, dest: Path, sha256: str, log: Callable[[str], None]) -> 
     complete; the temporary file is removed on every failure.
     """
     hint = _by_hand_hint(dest.parent)
-    log(f"names.txt not found locally; downloading {url}")
+    log(f"names.txt not found locally; downloading {url} into {dest.parent}")
     tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -136,4 +171,4 @@ def _download(url: str, dest: Path, sha256: str, log: Callable[[str], None]) -> 
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-    log(f"downloaded {url} to {dest} (sha256 verified)")
+    log(f"downloaded names.txt to {dest} (sha256 verified); it is found there from now on")

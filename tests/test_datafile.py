@@ -7,6 +7,7 @@ import http.server
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -32,74 +33,89 @@ def write(tmp_path, content, name="names.txt"):
 
 
 @pytest.fixture
-def layout(tmp_path, monkeypatch):
-    """tmp/proj is the project root, tmp/shared/data the shared copy."""
-    proj = tmp_path / "proj"
-    (proj / "data").mkdir(parents=True)
-    (tmp_path / "shared" / "data").mkdir(parents=True)
-    monkeypatch.setattr(datafile, "PROJECT_ROOT", proj)
-    return tmp_path
+def places(tmp_path, monkeypatch):
+    """A working folder, a source checkout with a shared copy beside it, a cache, a home."""
+    p = {"tmp": tmp_path, "cwd": tmp_path / "work", "root": tmp_path / "proj",
+         "cache": tmp_path / "cache", "home": tmp_path / "home"}
+    for d in ("cwd", "home"):
+        p[d].mkdir()
+    (p["root"] / "npbackprop").mkdir(parents=True)
+    (p["root"] / "npbackprop" / "__init__.py").write_text("")
+    (p["root"] / "setup.cfg").write_text("[metadata]\nname = npbackprop\n")
+    monkeypatch.setenv("HOME", str(p["home"]))
+    return p
 
 
-def test_find_explicit_beats_env_and_data_dir(layout):
-    explicit = write(layout, "a\n", "explicit.txt")
-    env = write(layout, "b\n", "env.txt")
-    dd = layout / "dd"
-    dd.mkdir()
-    write(dd, "c\n")
-    got = find_names_file(explicit, environ={ENV_VAR: str(env)}, data_dir=dd)
-    assert got == explicit
+def find(places, *args, environ=None, **kw):
+    environ = {"NPBACKPROP_CACHE": str(places["cache"])} if environ is None else environ
+    return find_names_file(*args, environ=environ, cwd=places["cwd"],
+                           project_root=places["root"], **kw)
 
 
-def test_find_env_beats_data_dir(layout):
-    env = write(layout, "b\n", "env.txt")
-    dd = layout / "dd"
-    dd.mkdir()
-    write(dd, "c\n")
-    assert find_names_file(environ={ENV_VAR: str(env)}, data_dir=dd) == env
+def test_find_order_is_every_place_in_turn(places):
+    order = [places["cwd"] / "names.txt", places["cwd"] / "data" / "names.txt",
+             places["root"] / "data" / "names.txt",
+             places["tmp"] / "shared" / "data" / "names.txt", places["cache"] / "names.txt"]
+    for path in order:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path.parent, f"{path}\n")
+    for path in order:
+        assert find(places) == path
+        path.unlink()
+    with pytest.raises(NpbackpropError, match="could not download"):
+        find(places, url=f"http://127.0.0.1:{free_port()}/names.txt")
 
 
-def test_find_env_from_os_environ(layout, monkeypatch):
-    env = write(layout, "b\n", "env.txt")
+def test_explicit_path_and_env_come_first(places):
+    write(places["cwd"], "c\n")
+    explicit = write(places["tmp"], "a\n", "explicit.txt")
+    env = write(places["tmp"], "b\n", "env.txt")
+    cache_env = {"NPBACKPROP_CACHE": str(places["cache"]), ENV_VAR: str(env)}
+    assert find(places, explicit, environ=cache_env) == explicit
+    assert find(places, environ=cache_env) == env
+    # an empty variable counts as unset
+    assert find(places, environ={ENV_VAR: ""}) == places["cwd"] / "names.txt"
+
+
+def test_find_env_from_os_environ(places, monkeypatch):
+    env = write(places["tmp"], "b\n", "env.txt")
     monkeypatch.setenv(ENV_VAR, str(env))
     assert find_names_file() == env
 
 
-def test_find_data_dir_beats_shared(layout):
-    shared = write(layout / "shared" / "data", "s\n")
-    dd = layout / "dd"
-    dd.mkdir()
-    local = write(dd, "c\n")
-    assert find_names_file(environ={}, data_dir=dd) == local
-    local.unlink()
-    assert find_names_file(environ={}, data_dir=dd) == shared
+def test_an_installed_package_does_not_look_beside_itself(places):
+    # in site-packages there is no setup.cfg: its data/ and ../shared are not places
+    (places["root"] / "setup.cfg").unlink()
+    for folder in (places["root"] / "data", places["tmp"] / "shared" / "data"):
+        folder.mkdir(parents=True)
+        write(folder, "x\n")
+    cached = places["cache"]
+    cached.mkdir()
+    write(cached, "c\n")
+    assert find(places) == cached / "names.txt"
 
 
-def test_find_default_data_dir_is_project_data(layout):
-    write(layout / "shared" / "data", "s\n")
-    local = write(layout / "proj" / "data", "c\n")
-    assert find_names_file(environ={}) == local
+def test_the_cache_is_xdg_then_home(places):
+    assert datafile.cache_dir({"XDG_CACHE_HOME": str(places["tmp"] / "xdg")}) == \
+        places["tmp"] / "xdg" / "npbackprop"
+    assert datafile.cache_dir({}) == places["home"] / ".cache" / "npbackprop"
+    assert datafile.cache_dir({"NPBACKPROP_CACHE": "/x/y", "XDG_CACHE_HOME": "/z"}) == \
+        Path("/x/y")
 
 
-def test_find_empty_env_var_counts_as_unset(layout):
-    local = write(layout / "proj" / "data", "c\n")
-    assert find_names_file(environ={ENV_VAR: ""}) == local
-
-
-def test_find_explicit_missing_is_error_without_fallback(layout):
-    write(layout / "proj" / "data", "c\n")
-    write(layout / "shared" / "data", "s\n")
-    missing = layout / "missing.txt"
+def test_find_explicit_missing_is_error_without_fallback(places):
+    write(places["cwd"], "c\n")
+    missing = places["tmp"] / "missing.txt"
     with pytest.raises(NpbackpropError, match="not found") as e:
-        find_names_file(missing, environ={})
+        find(places, missing)
     assert str(missing) in str(e.value)
 
 
-def test_find_env_missing_is_error_without_fallback(layout):
-    write(layout / "proj" / "data", "c\n")
-    missing = layout / "missing.txt"
+def test_find_env_missing_is_error_without_fallback(places):
+    write(places["cwd"], "c\n")
+    missing = places["tmp"] / "missing.txt"
     with pytest.raises(NpbackpropError, match=ENV_VAR) as e:
-        find_names_file(environ={ENV_VAR: str(missing)})
+        find(places, environ={ENV_VAR: str(missing)})
     assert str(missing) in str(e.value)
 
 
@@ -144,10 +160,15 @@ def server(tmp_path):
 
 
 @pytest.fixture
-def empty_dir(layout):
-    # nothing to find: no explicit path, no env var, empty data dir, no shared copy
-    d = layout / "empty" / "data"  # not created: the download must create it
-    return d
+def empty_dir(places):
+    # nothing to find anywhere: the download goes into the cache, not created yet
+    return places["cache"]
+
+
+def nowhere(cache):
+    """find_names_file's keywords for a machine with no names.txt but the cache's."""
+    return dict(environ={"NPBACKPROP_CACHE": str(cache)}, cwd=cache.parent,
+                project_root=cache.parent)
 
 
 def assert_by_hand_hint(msg):
@@ -157,22 +178,24 @@ def assert_by_hand_hint(msg):
 def test_download_good(server, empty_dir):
     messages = []
     sha = hashlib.sha256(GOOD).hexdigest()
-    got = find_names_file(
-        url=f"{server}/names.txt", sha256=sha, data_dir=empty_dir, environ={}, log=messages.append
-    )
+    got = find_names_file(url=f"{server}/names.txt", sha256=sha, log=messages.append,
+                          environ={"NPBACKPROP_CACHE": str(empty_dir)}, cwd=empty_dir.parent,
+                          project_root=empty_dir.parent)
     assert got == empty_dir / "names.txt"
     assert got.read_bytes() == GOOD
     assert os.listdir(empty_dir) == ["names.txt"]
-    assert any(f"{server}/names.txt" in m and str(got) in m for m in messages)
+    assert any(f"{server}/names.txt" in m and str(empty_dir) in m for m in messages)
+    assert any(str(got) in m and "sha256 verified" in m for m in messages)
     # a second call finds the file and does not download again
-    messages.clear()
-    assert find_names_file(url="http://127.0.0.1:1/x", data_dir=empty_dir, environ={}) == got
+    assert find_names_file(url="http://127.0.0.1:1/x", cwd=empty_dir.parent,
+                           environ={"NPBACKPROP_CACHE": str(empty_dir)},
+                           project_root=empty_dir.parent) == got
 
 
 def test_download_checksum_mismatch(server, empty_dir):
     wrong = hashlib.sha256(b"something else").hexdigest()
     with pytest.raises(NpbackpropError, match="checksum") as e:
-        find_names_file(url=f"{server}/names.txt", sha256=wrong, data_dir=empty_dir, environ={})
+        find_names_file(url=f"{server}/names.txt", sha256=wrong, **nowhere(empty_dir))
     assert wrong in str(e.value)
     assert_by_hand_hint(str(e.value))
     assert os.listdir(empty_dir) == []
@@ -180,7 +203,7 @@ def test_download_checksum_mismatch(server, empty_dir):
 
 def test_download_http_error(server, empty_dir):
     with pytest.raises(NpbackpropError, match="404") as e:
-        find_names_file(url=f"{server}/missing.txt", data_dir=empty_dir, environ={})
+        find_names_file(url=f"{server}/missing.txt", **nowhere(empty_dir))
     assert_by_hand_hint(str(e.value))
     assert os.listdir(empty_dir) == []
 
@@ -188,7 +211,7 @@ def test_download_http_error(server, empty_dir):
 def test_download_server_down(empty_dir):
     url = f"http://127.0.0.1:{free_port()}/names.txt"
     with pytest.raises(NpbackpropError, match="could not download") as e:
-        find_names_file(url=url, data_dir=empty_dir, environ={})
+        find_names_file(url=url, **nowhere(empty_dir))
     assert url in str(e.value)
     assert_by_hand_hint(str(e.value))
     assert not empty_dir.exists() or os.listdir(empty_dir) == []
@@ -198,7 +221,7 @@ def test_download_short_body(empty_dir):
     srv, base = serve(ShortBodyHandler)
     try:
         with pytest.raises(NpbackpropError, match="after 10 of 1000 bytes") as e:
-            find_names_file(url=f"{base}/names.txt", data_dir=empty_dir, environ={})
+            find_names_file(url=f"{base}/names.txt", **nowhere(empty_dir))
     finally:
         srv.shutdown()
         srv.server_close()
@@ -214,6 +237,6 @@ def test_download_timeout(empty_dir, monkeypatch):
         s.listen(1)
         url = f"http://127.0.0.1:{s.getsockname()[1]}/names.txt"
         with pytest.raises(NpbackpropError, match="timed out") as e:
-            find_names_file(url=url, data_dir=empty_dir, environ={})
+            find_names_file(url=url, **nowhere(empty_dir))
     assert_by_hand_hint(str(e.value))
     assert os.listdir(empty_dir) == []

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npbackprop"
 CORE = ("broadcast", "layers", "chunked", "gradcheck", "model", "fast", "data", "datafile",
-        "train", "checkpoint", "errors", "names", "plot")
+        "config", "run", "trainer", "checkpoint", "folder", "errors", "names", "plot")
 APPLICATIONS = ("npbackprop.check", "npbackprop.bench", "npbackprop.cli", "npbackprop.console")
 
 

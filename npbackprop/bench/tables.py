@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from npbackprop import chunked, fast, model, train
+from npbackprop import chunked, fast, model, trainer
 from npbackprop.bench.harness import (FAST, LR, _no_log, machine_info, make_batches,
                                       pinned_threads, set_blas_threads, blas_threads,
                                       load_torch_variants, summarize, time_rounds)
@@ -230,18 +230,19 @@ def format_scaling_table(result):
 # the full default run
 
 def bench_full_run(dataset, *, max_steps=None, threads=1, out_dir=None, log=_no_log):
-    """Train the default run (train.Config(), optionally fewer steps) and time it.
+    """Train the default run (trainer.Config(), optionally fewer steps) and time it.
 
     Into a temporary folder unless out_dir is given. Returns wall seconds
     (whole call: training, checkpoints, calibration, split losses), the
     training loop's own seconds, us/step and the calibrated losses.
     """
-    cfg = train.Config() if max_steps is None else train.Config(max_steps=max_steps)
+    cfg = trainer.Config() if max_steps is None else trainer.Config(max_steps=max_steps)
     with pinned_threads(threads) as notes, \
             tempfile.TemporaryDirectory(prefix="npbackprop-bench-") as tmp:
         t0 = time.perf_counter()
         # force only in the temporary folder: a given out_dir must not hold a run yet
-        metrics = train.train(cfg, dataset, out_dir or tmp, force=out_dir is None, log=log)
+        metrics = trainer.train(cfg, dataset, out_dir or tmp, force=out_dir is None,
+                                log=log).metrics
         wall = time.perf_counter() - t0
     return {"notes": notes, "threads": threads, "max_steps": cfg.max_steps,
             "dtype": cfg.dtype, "wall_seconds": wall, "train_seconds": metrics["seconds"],

@@ -1,0 +1,95 @@
+"""What a run is: the network, the schedule and the seed, with the lecture's values.
+
+    cfg = Config()                          # n_embd 10, n_hidden 200, 200,000 steps, ...
+    cfg = Config(max_steps=5000, n_hidden=100)
+    validate(cfg)                           # ConfigError("batch_size must be at least 2 ...")
+
+A ConfigError names the field (batch_size) for Python callers; the command
+line shows it with its flag (--batch-size).
+"""
+
+import math
+import operator
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from npbackprop.errors import NpbackpropError
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The lecture's exercise-4 run: its network, schedule and seed."""
+
+    n_embd: int = 10
+    n_hidden: int = 200
+    block_size: int = 3
+    batch_size: int = 32
+    max_steps: int = 200_000
+    lr: float = 0.1
+    lr_decayed: float = 0.01
+    lr_decay_step: int = 100_000
+    seed: int = 2147483647
+    dtype: str = "float32"
+
+
+FIELDS = tuple(f.name for f in fields(Config))
+# a resumed run must agree with its checkpoint on everything but max_steps
+RESUME_KEYS = tuple(k for k in FIELDS if k != "max_steps")
+
+
+class ConfigError(NpbackpropError):
+    """A setting that cannot work: `field` names it, `problem` says why."""
+
+    def __init__(self, field, problem):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+    def with_flag(self):
+        """The same message with the command line's flag for the field."""
+        return f"--{self.field.replace('_', '-')} {self.problem}"
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError naming the first setting that cannot work."""
+    for name in ("n_embd", "n_hidden", "block_size", "batch_size", "max_steps",
+                 "lr_decay_step", "seed"):
+        value = getattr(cfg, name)
+        try:
+            operator.index(value)
+        except TypeError:
+            raise ConfigError(name, f"must be an integer, got {value!r}") from None
+    if cfg.batch_size < 2:
+        raise ConfigError("batch_size", f"must be at least 2, got {cfg.batch_size}: batchnorm's "
+                          f"variance divides by batch_size - 1 (Bessel's correction)")
+    for name in ("block_size", "n_embd", "n_hidden"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(name, f"must be at least 1, got {getattr(cfg, name)}")
+    for name in ("max_steps", "lr_decay_step"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(name, f"must not be negative, got {getattr(cfg, name)}")
+    if cfg.seed < 0:
+        raise ConfigError("seed", f"must not be negative, got {cfg.seed} (numpy seeds are "
+                          f"integers from 0)")
+    for name in ("lr", "lr_decayed"):
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ConfigError(name, f"must be a finite number above 0, got {value}")
+    if cfg.dtype not in DTYPES:
+        raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
+
+
+def learning_rate(step: int, cfg: Config) -> float:
+    """The lecture's step decay: lr before lr_decay_step, lr_decayed from it on."""
+    return cfg.lr if step < cfg.lr_decay_step else cfg.lr_decayed
+
+
+def config_of(saved: dict, **given) -> Config:
+    """The Config a run's saved settings describe, with `given` fields replaced."""
+    return Config(**{**{k: saved[k] for k in FIELDS if k in saved}, **given})
+
+
+def as_dict(cfg: Config) -> dict:
+    return asdict(cfg)
