@@ -103,15 +103,21 @@ def _check_train_flags(args):
 
 def cmd_train(args):
     _check_train_flags(args)
-    cfg = _train_config(args)
-    if args.resume:
-        step = int(checkpoint.read_checkpoint(args.out_dir)[0]["step"])
-        if step >= cfg.max_steps:
-            say(f"the run in {args.out_dir} is finished: {step:,} of {cfg.max_steps:,} steps. "
-                f"Extend it with: npbackprop train -o {args.out_dir} --resume --max-steps N")
-            return 0
+    if not args.resume:
+        _train_config(args)  # refuse bad flags before the folder is touched
     # the folder is locked and checked before anything is loaded
     with RunFolder.open(args.out_dir, resume=args.resume, force=args.force) as folder:
+        cfg = _train_config(args)
+        if args.resume:
+            step = int(checkpoint.read_checkpoint(args.out_dir)[0]["step"])
+            if step > cfg.max_steps:
+                raise NpbackpropError(f"--max-steps {cfg.max_steps:,} is below the run's step "
+                                      f"{step:,}: a run cannot be shortened")
+            if step == cfg.max_steps:
+                say(f"the run in {args.out_dir} is finished: {step:,} of {cfg.max_steps:,} "
+                    f"steps. Extend it with: npbackprop train -o {args.out_dir} --resume "
+                    f"--max-steps N")
+                return 0
         path = datafile.find_names_file(args.input_file, log=say)
         dataset = _load_dataset(path, cfg.block_size)
         sizes = dataset.split_sizes
@@ -121,9 +127,9 @@ def cmd_train(args):
             f"{cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
         try:
             run = trainer.train(cfg, dataset, folder, resume=args.resume,
-                              log_interval=args.log_interval,
-                              checkpoint_interval=args.checkpoint_interval, log=say,
-                              signals=trainer.CLI_SIGNALS)
+                                log_interval=args.log_interval,
+                                checkpoint_interval=args.checkpoint_interval, log=say,
+                                signals=trainer.CLI_SIGNALS)
         except trainer.Interrupted as e:
             print(f"\n{e}.\nResume with: npbackprop train -o {e.out_dir} --resume",
                   file=sys.stderr)

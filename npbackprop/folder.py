@@ -78,8 +78,8 @@ class RunFolder:
                                   "continues the run in --out-dir, --force replaces it")
         if path.exists() and not path.is_dir():
             raise NpbackpropError(f"--out-dir {path} exists and is not a folder")
-        if resume and not (path / MODEL_FILE).is_file():
-            raise NpbackpropError(f"nothing to resume: {path / MODEL_FILE} does not exist")
+        if resume and not path.is_dir():
+            raise NpbackpropError(f"nothing to resume: {path} does not exist")
         created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -101,13 +101,13 @@ class RunFolder:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         except BaseException:
-            folder.release(refused=True)
+            folder.release()
             raise
         return folder
 
     def _check(self, resume, force):
         holds_run = (self.path / MODEL_FILE).is_file()
-        if resume and not holds_run:  # removed since we looked
+        if resume and not holds_run:
             raise NpbackpropError(f"nothing to resume: {self.path / MODEL_FILE} does not exist")
         if holds_run and not resume and not force:
             raise NpbackpropError(f"{self.path} already holds a run ({MODEL_FILE}); continue "
@@ -123,8 +123,8 @@ class RunFolder:
                 # unlink removes a link, never its target
                 (self.path / name).unlink(missing_ok=True)
 
-    def release(self, refused=False):
-        """Drop the lock (and a folder made only to be refused)."""
+    def release(self):
+        """Drop the lock, and the folder if this run made it and wrote nothing in it."""
         if self._fd is None:
             return
         try:
@@ -132,14 +132,13 @@ class RunFolder:
         finally:
             os.close(self._fd)
             self._fd = None
-        if refused:
-            self._undo(self.path, self._created)
+        self._undo(self.path, self._created)
 
     @staticmethod
     def _undo(path, created):
         if created:
             try:
-                path.rmdir()
+                path.rmdir()  # only if empty
             except OSError:
                 pass
 

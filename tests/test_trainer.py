@@ -373,10 +373,13 @@ def test_a_second_holder_of_the_folder_is_refused(tmp_path):
     with folder.RunFolder.open(tmp_path / "run"):
         with pytest.raises(folder.FolderInUse, match=f"process {os.getpid()}"):
             folder.RunFolder.open(tmp_path / "run")
-    # released: the next one gets it, and the lock file is gone
+    # released: the next one gets it; the folder it made for nothing is gone again
     with folder.RunFolder.open(tmp_path / "run"):
+        (tmp_path / "run" / "kept.txt").write_text("")
+    assert os.listdir(tmp_path / "run") == ["kept.txt"]
+    with folder.RunFolder.open(tmp_path / "new"):
         pass
-    assert os.listdir(tmp_path / "run") == []
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_planted_link_is_never_followed(tmp_path, dataset):
