@@ -246,20 +246,31 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     return loss, finite
 
 
-def calibrate(params, X):
+def calibrate(params, X, chunk=65536):
     """model.calibrate from the embedding covariance: the same (bnmean, bnvar).
 
     hprebn = embcat @ W1 + b1 is linear in embcat, so the mean and the
     Bessel-corrected variance of its columns over all contexts X (M, T) come
     from the (T*E,) mean and (T*E, T*E) covariance of embcat, in float64,
-    without the (M, H) pre-activations. Returns (bnmean, bnvar), each (1, H)
-    in the parameters' dtype.
+    without the (M, H) pre-activations. Sums are taken over chunks of rows,
+    so memory stays flat however large the split; the covariance is centred
+    on the first chunk's mean, which keeps the sums well conditioned.
+    Returns (bnmean, bnvar), each (1, H) in the parameters' dtype.
     """
-    dtype = params["C"].dtype
-    embcat = params["C"][X].reshape(X.shape[0], -1).astype(np.float64)        # (M, T*E)
-    embmean = embcat.mean(0)
-    embcat -= embmean
-    cov = embcat.T @ embcat / (X.shape[0] - 1)                                 # (T*E, T*E)
+    dtype, M = params["C"].dtype, X.shape[0]
+    C = params["C"].astype(np.float64)
+    shift = total = outer = None
+    for i in range(0, M, chunk):
+        embcat = C[X[i:i + chunk]].reshape(-1, C.shape[1] * X.shape[1])        # (m, T*E)
+        if shift is None:
+            shift = embcat.mean(0)
+            total, outer = np.zeros_like(shift), np.zeros((shift.size, shift.size))
+        embcat -= shift
+        total += embcat.sum(0)
+        outer += embcat.T @ embcat
+    embmean = shift + total / M                                                # (T*E,)
+    d = total / M
+    cov = (outer - M * np.outer(d, d)) / (M - 1)                               # (T*E, T*E)
     W1 = params["W1"].astype(np.float64)
     bnmean = embmean @ W1 + params["b1"]                                       # (H,)
     # column j's variance is W1[:, j] @ cov @ W1[:, j]; rounding must not make it negative

@@ -196,3 +196,13 @@ def test_fast_calibration_equals_the_lectures():
     for a, b in zip(fast.calibrate(params, X), model.calibrate(params, X)):
         assert a.shape == b.shape == (1, 20) and a.dtype == b.dtype
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_calibration_in_chunks_equals_one_pass():
+    # memory must not grow with the split: chunks of any size give the same statistics
+    params, _, _ = make_case(13, 2, 3, 4, 20, 9)
+    X = np.random.default_rng(14).integers(0, 9, (1000, 3))
+    whole = fast.calibrate(params, X, chunk=10**6)
+    for chunk in (1, 7, 333):
+        for a, b in zip(fast.calibrate(params, X, chunk=chunk), whole):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
