@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_default_training_reaches_the_lectures_losses(tmp_path):
+def test_default_training_reaches_the_lectures_losses(tmp_path, real_names_file):
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NPBACKPROP_DATA": str(real_names_file)}
     p = subprocess.run([sys.executable, "-m", "npbackprop", "train", "-o", str(out)], env=env,
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr
