@@ -10,7 +10,7 @@ is one of these. (PyTorch calls it `Tensor.sum_to_size`.)
 import numpy as np
 
 
-def unbroadcast(grad, shape):
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum `grad` down to `shape`, undoing np.broadcast_to(x, grad.shape).
 
     Inputs:

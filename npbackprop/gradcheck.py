@@ -12,7 +12,10 @@ the size of the gradient itself.
   GradcheckError on failure
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -62,7 +65,7 @@ class GradResult:
         )
 
 
-def require_float64(name, x):
+def require_float64(name: str, x) -> None:
     """Refuse finite differences on anything but float64, saying why."""
     if np.asarray(x).dtype != np.float64:
         raise TypeError(
@@ -72,7 +75,7 @@ def require_float64(name, x):
         )
 
 
-def numerical_gradient(f, x, eps=EPS):
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = EPS) -> np.ndarray:
     """Central differences of a scalar function: (f(x + eps) - f(x - eps)) / 2eps.
 
     Inputs: f, called with no arguments, reads x (which this perturbs in place
@@ -93,8 +96,8 @@ def numerical_gradient(f, x, eps=EPS):
     return grad
 
 
-def compare(name, analytic, numeric, *, atol=ATOL, rtol=RTOL, eps=EPS, seed=None,
-            dtype=None):
+def compare(name: str, analytic, numeric, *, atol: float = ATOL, rtol: float = RTOL,
+            eps: float = EPS, seed=None, dtype=None) -> GradResult:
     """Compare an analytic gradient with a reference one, elementwise.
 
     `numeric` is the reference (finite differences or a fixture); its shape,
@@ -130,8 +133,9 @@ def compare(name, analytic, numeric, *, atol=ATOL, rtol=RTOL, eps=EPS, seed=None
         worst_numeric=float(b[worst]) if diff.size else 0.0, **meta)
 
 
-def check_layer(forward, backward, inputs, *, names=None, seed=0, eps=EPS, atol=ATOL,
-                rtol=RTOL):
+def check_layer(forward: Callable, backward: Callable, inputs: Sequence, *,
+                names: Sequence[str] | None = None, seed: int = 0, eps: float = EPS,
+                atol: float = ATOL, rtol: float = RTOL) -> list[GradResult]:
     """Check a forward/backward pair against finite differences.
 
     Inputs:
