@@ -4,6 +4,7 @@
                       loss history, seconds, the run's config (no pickle)
     out/config.json   the run's settings, its vocabulary and data fingerprint
     out/metrics.json  the losses after training (strict JSON: null, never NaN)
+    out/diagnostics.npz, out/*.png   with --diagnostics and --plot
 
 A write goes to a temporary file in the same folder, is flushed and fsynced,
 then os.replace'd over the target: a reader sees the old file or the new
@@ -26,9 +27,12 @@ from npbackprop.errors import NpbackpropError
 from npbackprop.names import PARAM_NAMES
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.npz", "config.json", "metrics.json"
+DIAGNOSTICS_FILE = "diagnostics.npz"
+FIGURES = ("loss.png", "dlogits.png", "activations.png", "weight_gradients.png",
+           "update_ratio.png")
 CHECKPOINT_KEYS = PARAM_NAMES + ("bnmean", "bnvar", "step", "losses", "rng_state", "config")
 # the files a run writes; a new run in a folder removes the old run's
-RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, "loss.png")
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, DIAGNOSTICS_FILE) + FIGURES
 
 
 class WriteError(NpbackpropError):

@@ -12,12 +12,15 @@ import sys
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from npbackprop import __version__, checkpoint, data, datafile, plot, trainer
+import numpy as np
+
+from npbackprop import __version__, checkpoint, data, datafile, model, plot, trainer
 from npbackprop import run as run_module
 from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
 from npbackprop.config import ConfigError
 from npbackprop.console import run, say
+from npbackprop.diagnostics import Recorder
 from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
 from npbackprop.run import SAMPLE_SEED
@@ -66,8 +69,12 @@ def add_train_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the run in --out-dir with "
                    "its own settings and number of steps (give a larger number to extend it)")
     p.add_argument("--force", action="store_true", help="overwrite a run in --out-dir")
-    p.add_argument("--plot", action="store_true", help="write loss.png, the lecture's loss "
-                   "curve (needs the plot extra)")
+    p.add_argument("--plot", action="store_true", help="write loss.png (the loss curve) and "
+                   "dlogits.png (the lecture's imshow of dlogits); needs matplotlib")
+    p.add_argument("--diagnostics", nargs="?", type=int, const=100, default=None,
+                   metavar="STEPS", help="record part 3's health checks every STEPS steps "
+                   "(default when given: 100) into diagnostics.npz and draw them "
+                   "(activations.png, weight_gradients.png, update_ratio.png); needs matplotlib")
     p.add_argument("--num-samples", type=int, default=20, metavar="N",
                    help="names to sample at the end (default: %(default)s)")
     p.set_defaults(func=cmd_train)
@@ -99,6 +106,10 @@ def _check_train_flags(args):
     if args.resume and args.force:
         raise NpbackpropError("--resume and --force contradict each other: --resume "
                               "continues the run in --out-dir, --force replaces it")
+    if args.diagnostics is not None and args.diagnostics < 1:
+        raise NpbackpropError(f"--diagnostics must be at least 1 step, got {args.diagnostics}")
+    if args.plot or args.diagnostics is not None:
+        plot.require_matplotlib()  # said before training, not after
 
 
 def cmd_train(args):
@@ -125,11 +136,12 @@ def cmd_train(args):
             f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
         say(f"model: n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size {cfg.block_size}, "
             f"{cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
+        recorder = None if args.diagnostics is None else Recorder(args.diagnostics)
         try:
             run = trainer.train(cfg, dataset, folder, resume=args.resume,
                                 log_interval=args.log_interval,
                                 checkpoint_interval=args.checkpoint_interval, log=say,
-                                signals=trainer.CLI_SIGNALS)
+                                signals=trainer.CLI_SIGNALS, diagnostics=recorder)
         except trainer.Interrupted as e:
             print(f"\n{e}.\nResume with: npbackprop train -o {e.out_dir} --resume",
                   file=sys.stderr)
@@ -139,12 +151,9 @@ def cmd_train(args):
         m = run.metrics
         say(f"after calibration: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}"
             f"  test {m['test_loss']:.4f}  ({m['seconds']:.1f} s of training)")
-        if args.plot:
-            try:
-                plot.plot_losses(run.losses, Path(args.out_dir) / "loss.png")
-                say(f"loss curve: {Path(args.out_dir) / 'loss.png'}")
-            except ImportError:
-                say("--plot needs matplotlib: pip install -e \".[plot]\" (training is saved)")
+        if args.plot or recorder is not None:
+            _write_figures(run, dataset, args.out_dir, loss=args.plot,
+                           diagnostics=recorder is not None)
     if args.num_samples > 0:
         _print_samples(run, args.num_samples, SAMPLE_SEED)
     return 0
@@ -156,6 +165,59 @@ def _load_dataset(path, block_size):
     except MemoryError:
         raise NpbackpropError(f"out of memory reading {path}: the names file is too big "
                               f"for this machine") from None
+
+
+def _write_figures(run, dataset, out_dir, *, loss=True, diagnostics=False):
+    """The run's figures as PNGs in out_dir; each path said as it is written."""
+    figures = {}
+    if loss:
+        figures["loss.png"] = plot.loss_figure(run.losses, metrics=run.metrics,
+                                               lr_decay_step=run.config.lr_decay_step)
+        Xb, Yb = _example_batch(run, dataset)
+        acts = {}
+        model.forward_backward(run.params, Xb, Yb, acts)
+        figures["dlogits.png"] = plot.dlogits_figure(acts["dlogits"], Yb, run.itos)
+    if diagnostics:
+        if run.diagnostics is None:
+            raise NpbackpropError(f"the run in {out_dir} has no diagnostics: train it with "
+                                  f"--diagnostics to record them")
+        figures["activations.png"] = plot.activations_figure(run.diagnostics)
+        figures["weight_gradients.png"] = plot.weight_gradients_figure(run.diagnostics)
+        figures["update_ratio.png"] = plot.update_ratio_figure(run.diagnostics)
+    for name, fig in figures.items():
+        plot.save(fig, Path(out_dir) / name)
+        say(f"figure: {Path(out_dir) / name}")
+
+
+def _example_batch(run, dataset):
+    # the batch of the dlogits picture: a fixed draw, so the figure is the same each time
+    ix = np.random.default_rng(0).integers(0, dataset.Xtr.shape[0], run.config.batch_size)
+    return dataset.Xtr[ix], dataset.Ytr[ix]
+
+
+def add_plot_parser(sub):
+    p = sub.add_parser("plot", help="draw the figures of a trained run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Write loss.png and dlogits.png for the run in --out-dir; "
+                       "with --diagnostics also its part-3 figures (the run must have been "
+                       "trained with --diagnostics). Needs matplotlib.")
+    p.add_argument("-o", "--out-dir", default="out", help="the run's folder")
+    p.add_argument("-i", "--input-file", help="names file (default: the file the run was "
+                   "trained on, else found as for train)")
+    p.add_argument("--diagnostics", action="store_true", help="also the part-3 figures")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args):
+    plot.require_matplotlib()
+    run = run_module.load_run(args.out_dir)
+    cfg = run_module.saved_config(args.out_dir)
+    dataset = _load_dataset(_eval_data_path(args, cfg), run.config.block_size)
+    if "".join(dataset.itos) != cfg["vocab"]:
+        raise NpbackpropError(f"the names file has another vocabulary than the run in "
+                              f"{args.out_dir}; give its own with -i {cfg.get('data')}")
+    _write_figures(run, dataset, args.out_dir, diagnostics=args.diagnostics)
+    return 0
 
 
 # -----------------------------------------------------------------------------
@@ -254,6 +316,7 @@ def build_parser():
     add_train_parser(sub)
     add_sample_parser(sub)
     add_eval_parser(sub)
+    add_plot_parser(sub)
     check_command.add_parser(sub)
     bench_command.add_parser(sub)
     return parser

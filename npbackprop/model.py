@@ -44,10 +44,11 @@ def init_params(vocab_size, n_embd=10, n_hidden=200, block_size=3, *, rng, dtype
     return {k: p[k].astype(dtype) for k in PARAM_NAMES}
 
 
-def forward_backward(params, Xb, Yb):
+def forward_backward(params, Xb, Yb, acts=None):
     """One training pass: batch statistics, fused backward (exercises 2 and 3).
 
-    Inputs: params; Xb int (N, T); Yb int (N,), N >= 2.
+    Inputs: params; Xb int (N, T); Yb int (N,), N >= 2; acts, a dict to
+    receive h, dh and dlogits (part 3's diagnostics look at them).
     Returns (loss, grads): loss a 0-d array, grads {name: d loss / d param}.
     """
     p = params
@@ -67,6 +68,8 @@ def forward_backward(params, Xb, Yb):
     dembcat, g["W1"], g["b1"] = layers.linear_backward(dhprebn, lin1_cache)
     demb, = layers.concat_backward(dembcat, cat_cache)                         # (N, T, E)
     _, g["C"] = layers.embedding_backward(demb, emb_cache)
+    if acts is not None:
+        acts.update(h=h, dh=dh, dlogits=dlogits)
     return loss, {k: g[k] for k in PARAM_NAMES}
 
 

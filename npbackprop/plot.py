@@ -1,24 +1,154 @@
-"""Figures of a run (needs matplotlib, the `plot` extra)."""
+"""The lecture's pictures of a run: loss curve, dlogits, part 3's health checks.
+
+    fig = loss_figure(run.losses, lr_decay_step=100_000, metrics=run.metrics)
+    fig = dlogits_figure(dlogits, Yb)                 # plt.imshow(dlogits), targets marked
+    fig = activations_figure(diag)                    # tanh outputs and their gradients
+    fig = weight_gradients_figure(diag)               # each weight's gradient, grad:data
+    fig = update_ratio_figure(diag)                   # log10 update:data over training
+    save(fig, "out/loss.png")
+
+Every function returns a matplotlib Figure made directly (no pyplot, no
+backend switched), which a notebook shows as it is. Needs matplotlib (the
+`plot` extra); require_matplotlib() says how to get it.
+"""
+
+import io
 
 import numpy as np
 
+from npbackprop.checkpoint import save_bytes
+from npbackprop.diagnostics import SATURATED, WEIGHTS, saturated_share
+from npbackprop.errors import NpbackpropError
 
-def plot_losses(losses, path, chunk=1000):
-    """The lecture's loss curve: log10 of the loss, averaged over chunks of steps.
+INSTALL = 'pip install matplotlib (in a checkout: pip install -e ".[plot]")'
 
-    Needs matplotlib (the `plot` extra); raises ImportError without it.
-    """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    log10 = np.log10(np.asarray(losses, dtype=np.float64))
-    chunk = max(1, min(chunk, len(log10)))
-    curve = log10[: len(log10) // chunk * chunk].reshape(-1, chunk).mean(1)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(np.arange(len(curve)) * chunk, curve)
+def require_matplotlib():
+    """Raise NpbackpropError, naming the install command, if matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401  (the package only: no backend is chosen)
+    except ImportError:
+        raise NpbackpropError(f"the figures need matplotlib: {INSTALL}") from None
+
+
+def _figure(*subplots, width=7.0, height=4.0):
+    """A Figure (shown by notebooks as PNG) and its axes, without pyplot."""
+    from matplotlib.figure import Figure
+
+    class ShownFigure(Figure):
+        def _repr_png_(self):
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", dpi=100)
+            return buf.getvalue()
+
+    fig = ShownFigure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots(*subplots) if subplots else fig.subplots()
+
+
+def save(fig, path, dpi=100):
+    """Write fig as a PNG at path, atomically (a planted link is not followed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    save_bytes(path, buf.getvalue())
+
+
+def smoothing_window(n):
+    """A moving-average window that fits a run of n steps: about 1/50 of it, 1 to 1000."""
+    return max(1, min(1000, n // 50))
+
+
+def loss_figure(losses, *, lr_decay_step=None, metrics=None):
+    """The loss of every step (faint), its moving average, the lr decay and final losses."""
+    losses = np.asarray(losses, dtype=np.float64)
+    fig, ax = _figure()
+    steps = np.arange(len(losses))
+    ax.plot(steps, losses, color="tab:blue", alpha=0.25, lw=0.5, label="minibatch loss")
+    w = smoothing_window(len(losses))
+    if len(losses) >= w:
+        smooth = np.convolve(losses, np.ones(w) / w, mode="valid")
+        ax.plot(steps[w - 1:], smooth, color="tab:blue", lw=1.5, label=f"mean of {w} steps")
+    if lr_decay_step is not None and 0 < lr_decay_step < len(losses):
+        ax.axvline(lr_decay_step, color="gray", ls="--", lw=1, label=f"lr decay (step "
+                   f"{lr_decay_step:,})")
+    ax.set_yscale("log")
+    # the loss in its own units on the log axis: 2.07 reads as 2.07
+    ax.yaxis.set_major_formatter("{x:.2f}")
+    ax.yaxis.set_minor_formatter("{x:.2f}")
     ax.set_xlabel("step")
-    ax.set_ylabel(f"log10 loss (mean of {chunk} steps)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    ax.set_ylabel("cross-entropy loss (log scale)")
+    title = "training loss"
+    if metrics and all(f"{s}_loss" in metrics for s in ("train", "val")):
+        title += f": train {metrics['train_loss']:.4f}, val {metrics['val_loss']:.4f} " \
+                 "after calibration"
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def dlogits_figure(dlogits, Yb, itos=None):
+    """The lecture's plt.imshow(dlogits): (probs - onehot) / n, the targets marked."""
+    dlogits = np.asarray(dlogits, dtype=np.float64)
+    fig, ax = _figure(width=8, height=6)
+    lim = np.abs(dlogits).max()
+    im = ax.imshow(dlogits, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.scatter(Yb, np.arange(len(Yb)), marker="x", color="black", s=18, label="target")
+    fig.colorbar(im, ax=ax, label="dlogits = (softmax - onehot) / n")
+    ax.set_xlabel("character" if itos is None else "character (its index in the vocabulary)")
+    if itos is not None:
+        ax.set_xticks(range(len(itos)), list(itos), fontsize=7)
+    ax.set_ylabel("example in the batch")
+    ax.set_title("dlogits of one batch: each row pulls its target up, the rest down")
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def activations_figure(diag):
+    """Histograms of the tanh outputs (saturated share) and of their gradients."""
+    fig, (a, b) = _figure(1, 2, width=10)
+    h, dh = diag["h"], diag["dh"]
+    share = saturated_share(h)
+    a.hist(h.ravel(), bins=50, range=(-1, 1), color="tab:blue")
+    a.set_title(f"tanh outputs h: mean {h.mean():+.2f}, std {h.std():.2f}, "
+                f"saturated (|h| > {SATURATED}) {share:.1%}", fontsize=9)
+    a.set_xlabel("h")
+    b.hist(dh.ravel(), bins=50, color="tab:orange")
+    b.set_title(f"their gradients dh: mean {dh.mean():+.1e}, std {dh.std():.1e}", fontsize=9)
+    b.set_xlabel("dh")
+    for ax in (a, b):
+        ax.set_ylabel("count")
+    return fig
+
+
+def weight_gradients_figure(diag):
+    """Each weight's gradient histogram, its shape and grad:data ratio in the legend."""
+    fig, ax = _figure(width=8)
+    for k in WEIGHTS:
+        g = diag[f"grad_{k}"]
+        ratio = g.std() / float(diag[f"data_std_{k}"])
+        counts, edges = np.histogram(g.ravel(), bins=60)
+        ax.plot((edges[1:] + edges[:-1]) / 2, counts, label=f"{k} {tuple(g.shape)}: grad:data "
+                f"{ratio:.2e}")
+    ax.set_xlabel("gradient value")
+    ax.set_ylabel("count")
+    ax.set_title("weight gradients at the end of training")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def update_ratio_figure(diag):
+    """log10 std(lr * grad) / std(param) of every parameter over training, 1e-3 marked."""
+    fig, ax = _figure(width=8)
+    steps, ud = diag["steps"], diag["ud"]
+    # b1 is the one far below: batchnorm cancels its gradient (about 1e-9): named, not drawn
+    off = [str(n) for j, n in enumerate(diag["ud_names"]) if np.nanmedian(ud[:, j]) < -6]
+    for j, name in enumerate(diag["ud_names"]):
+        if str(name) not in off:
+            ax.plot(steps, ud[:, j], lw=2 if str(name) in WEIGHTS else 1, label=str(name))
+    ax.axhline(-3, color="black", ls="--", lw=1, label="1e-3, the lecture's guide")
+    ax.set_xlabel("step")
+    ax.set_ylabel("log10 update:data ratio")
+    note = f"; below 1e-6, not drawn: {', '.join(off)}" if off else ""
+    ax.set_title(f"update:data ratio, recorded every {int(diag['every'])} steps{note}",
+                 fontsize=10)
+    ax.legend(fontsize=8, ncol=2)
+    return fig

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from npbackprop import checkpoint, model
-from npbackprop.checkpoint import METRICS_FILE
+from npbackprop.checkpoint import DIAGNOSTICS_FILE, METRICS_FILE
 from npbackprop.config import Config, config_of
 from npbackprop.data import SPLITS, Dataset
 from npbackprop.names import PARAM_NAMES
@@ -29,7 +29,8 @@ class Run:
 
     params: {C, W1, b1, W2, b2, bngain, bnbias}; bnmean, bnvar (1, H);
     losses: the minibatch loss of every step; metrics: the losses of each
-    split after calibration (empty until evaluated); itos: the vocabulary.
+    split after calibration (empty until evaluated); itos: the vocabulary;
+    diagnostics: part 3's statistics (diagnostics.Recorder.arrays()) if recorded.
     """
 
     config: Config
@@ -41,6 +42,7 @@ class Run:
     step: int
     metrics: dict = field(default_factory=dict)
     out_dir: Path | None = None
+    diagnostics: dict | None = None
 
     def sample(self, num_samples: int = 20, *, seed: int = SAMPLE_SEED,
                max_len: int = 50) -> list[str]:
@@ -76,9 +78,12 @@ def load_run(out_dir) -> Run:
         loaded = checkpoint.load_json(Path(out_dir) / METRICS_FILE)
         if isinstance(loaded, dict) and loaded.get("step") == int(arrays["step"]):
             metrics = loaded
+    diag = None
+    if (Path(out_dir) / DIAGNOSTICS_FILE).is_file() and metrics:
+        diag = checkpoint.load_npz(Path(out_dir) / DIAGNOSTICS_FILE)
     return Run(config_of(saved), {k: arrays[k] for k in PARAM_NAMES}, arrays["bnmean"],
                arrays["bnvar"], arrays["losses"], tuple(saved["vocab"]), int(arrays["step"]),
-               metrics, Path(out_dir))
+               metrics, Path(out_dir), diag)
 
 
 def saved_config(out_dir) -> dict:

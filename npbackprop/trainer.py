@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from npbackprop import checkpoint, datafile, fast, model
-from npbackprop.checkpoint import CONFIG_FILE, METRICS_FILE, MODEL_FILE, RunState, WriteError
+from npbackprop.checkpoint import (CONFIG_FILE, DIAGNOSTICS_FILE, METRICS_FILE, MODEL_FILE,
+                                   RunState, WriteError)
 from npbackprop.config import (DTYPES, RESUME_KEYS, Config, ConfigError,  # noqa: F401
                                config_of, learning_rate, validate)
 from npbackprop.data import Dataset, load_dataset
+from npbackprop.diagnostics import Recorder
 from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
 from npbackprop.run import Run, evaluate, finite_metrics, load_run
@@ -88,7 +90,8 @@ def run_config(cfg: Config, dataset: Dataset) -> dict:
 
 def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=None, *,
           resume: bool = False, force: bool = False, log_interval: int = 10_000,
-          checkpoint_interval: int = 10_000, log=None, signals=(signal.SIGINT,)) -> Run:
+          checkpoint_interval: int = 10_000, log=None, signals=(signal.SIGINT,),
+          diagnostics: Recorder | None = None) -> Run:
     """Train a run (or resume the one in out_dir) and return it, calibrated and evaluated.
 
     cfg: the settings (default Config(); on resume, the checkpoint's, whose
@@ -108,7 +111,8 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         state = _fresh_state(cfg, dataset)
-        return _loop(cfg, dataset, None, state, log, log_interval, checkpoint_interval, signals)
+        return _loop(cfg, dataset, None, state, log, log_interval, checkpoint_interval, signals,
+                     diagnostics=diagnostics)
     opened = not isinstance(out_dir, RunFolder)
     folder = RunFolder.open(out_dir, resume=resume, force=force) if opened else out_dir
     try:
@@ -129,7 +133,8 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         folder.clean(new_run=not resume)
         checkpoint.save_json(folder.path / CONFIG_FILE, run_config(cfg, dataset))
         return _loop(cfg, dataset, folder.path, state, log, log_interval, checkpoint_interval,
-                     signals, saved_step=state.step if resume else None)
+                     signals, saved_step=state.step if resume else None,
+                     diagnostics=diagnostics)
     finally:
         if opened:
             folder.release()
@@ -183,7 +188,7 @@ def _workspace(state, cfg, dataset):
 
 
 def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, signals,
-          saved_step=None):
+          saved_step=None, diagnostics=None):
     run_cfg = run_config(cfg, dataset)
     Xtr, Ytr = dataset.Xtr, dataset.Ytr
     # the fast step works in preallocated buffers; the parameters become views into them
@@ -224,6 +229,8 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
             lr = learning_rate(step, cfg)
             # minibatch, drawn uniformly with replacement from the training split
             ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
+            if diagnostics is not None and step % diagnostics.every == 0:
+                diagnostics.record(step, state.params, Xtr[ix], Ytr[ix], lr)
             loss, finite = fast.fast_sgd_step(ws, Xtr[ix], Ytr[ix], lr)
             if not finite:
                 raise Diverged(f"step {step}: the loss or a gradient is not finite (loss "
@@ -245,10 +252,14 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
         save_checkpoint()
     if stop.signum is not None:
         raise Interrupted(stop.signum, state.step, out_dir)
-    return _finish(cfg, dataset, out_dir, state, kept)
+    if diagnostics is not None:
+        # the snapshot batch: drawn from its own generator, so the run's stream is untouched
+        ix = np.random.default_rng(cfg.seed + 1).integers(0, Xtr.shape[0], cfg.batch_size)
+        diagnostics.snapshot(state.params, Xtr[ix], Ytr[ix])
+    return _finish(cfg, dataset, out_dir, state, kept, diagnostics)
 
 
-def _finish(cfg, dataset, out_dir, state, kept):
+def _finish(cfg, dataset, out_dir, state, kept, diagnostics=None):
     """Calibrate, evaluate each split, write metrics.json; a Run, or Diverged if not finite."""
     bnmean, bnvar = fast.calibrate(state.params, dataset.Xtr)
     run = Run(cfg, {k: v.copy() for k, v in state.params.items()}, bnmean, bnvar,
@@ -256,8 +267,11 @@ def _finish(cfg, dataset, out_dir, state, kept):
               out_dir=out_dir)
     run.metrics = {**evaluate(run, dataset), "step": state.step,
                    "seconds": round(state.seconds, 3), "split_sizes": dataset.split_sizes}
+    run.diagnostics = diagnostics.arrays() if diagnostics is not None else None
     if out_dir is not None:
         try:
+            if run.diagnostics is not None:
+                checkpoint.save_npz(out_dir / DIAGNOSTICS_FILE, run.diagnostics)
             checkpoint.save_json(out_dir / METRICS_FILE, run.metrics)
         except WriteError as e:
             raise WriteError(f"{e}; {kept()}") from None

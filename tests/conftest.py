@@ -14,15 +14,19 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-@pytest.fixture
-def names_file(tmp_path):
+def make_names(folder):
     """A small names file (400 made-up names over 'a'-'h'): fast runs, full splits."""
     rng = np.random.default_rng(0)
     letters = np.array(list("abcdefgh"))
     names = ["".join(rng.choice(letters, rng.integers(2, 8))) for _ in range(400)]
-    path = tmp_path / "names.txt"
+    path = folder / "names.txt"
     path.write_text("\n".join(names) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    return make_names(tmp_path)
 
 
 @pytest.fixture(scope="session")

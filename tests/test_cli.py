@@ -94,25 +94,6 @@ def test_train_sample_eval(tmp_path, names_file):
     assert "train loss" in text and "test  loss" in text
 
 
-PLOT_ARGS = ["--max-steps", "30", *SMALL, "--num-samples", "0", "--plot"]
-
-
-def test_plot_writes_the_loss_curve(tmp_path, names_file):
-    pytest.importorskip("matplotlib")
-    assert cli.main(["train", "-i", str(names_file), "-o", str(tmp_path), *PLOT_ARGS]) == 0
-    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_plot_without_matplotlib_says_which_extra(tmp_path, names_file, monkeypatch, capsys):
-    # a None entry in sys.modules makes `import matplotlib` raise ImportError
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert cli.main(["train", "-i", str(names_file), "-o", str(tmp_path), *PLOT_ARGS]) == 0
-    out = capsys.readouterr().out
-    assert 'pip install -e ".[plot]"' in out
-    assert not (tmp_path / "loss.png").exists()
-    assert json.loads((tmp_path / "metrics.json").read_text())["step"] == 30
-
-
 # -----------------------------------------------------------------------------
 # bad input: a clear error, a non-zero exit, no traceback, nothing overwritten
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from npbackprop import checkpoint, data, fast, folder, model, plot
+from npbackprop import checkpoint, data, fast, folder, model
 from npbackprop import run as run_module
 from npbackprop import trainer as train
 from npbackprop.names import PARAM_NAMES
@@ -189,13 +189,6 @@ def test_validate_names_the_field(field, value, words):
         train.validate(train.Config(**{field: value}))
     assert str(err.value).startswith(f"{field} ")
     assert err.value.with_flag().startswith(f"--{field.replace('_', '-')} ")
-
-
-def test_plot_writes_a_png(tmp_path):
-    pytest.importorskip("matplotlib")
-    losses = 2 + np.exp(-np.arange(2500) / 500)
-    plot.plot_losses(losses, tmp_path / "loss.png")
-    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # -----------------------------------------------------------------------------

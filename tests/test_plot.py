@@ -1,0 +1,141 @@
+"""The figures: made for a short and a longer run, with their parts, backend untouched."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npbackprop import cli, data, diagnostics, model, trainer
+
+matplotlib = pytest.importorskip("matplotlib")
+from npbackprop import plot  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = dict(n_embd=4, n_hidden=16, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A 60-step and a 600-step run with diagnostics every 10 steps."""
+    from conftest import make_names
+    path = make_names(tmp_path_factory.mktemp("names"))
+    dataset = data.load_dataset(path, 3)
+    out = {}
+    for steps in (60, 600):
+        rec = diagnostics.Recorder(every=10)
+        cfg = trainer.Config(max_steps=steps, lr_decay_step=steps // 2, **SMALL)
+        out[steps] = trainer.train(cfg, dataset, diagnostics=rec)
+    return dataset, out
+
+
+def labels(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("steps", [60, 600])
+def test_loss_figure_has_its_parts(runs, steps):
+    _, byrun = runs
+    run = byrun[steps]
+    fig = plot.loss_figure(run.losses, lr_decay_step=run.config.lr_decay_step,
+                           metrics=run.metrics)
+    ax = fig.axes[0]
+    faint, smooth = ax.lines[0], ax.lines[1]
+    assert len(faint.get_ydata()) == steps and faint.get_alpha() < 0.5
+    # a smoothed curve even for a short run, its window fitting the run's length
+    w = plot.smoothing_window(steps)
+    assert len(smooth.get_ydata()) == steps - w + 1
+    np.testing.assert_allclose(smooth.get_ydata()[0], run.losses[:w].mean())
+    assert f"lr decay (step {steps // 2:,})" in labels(ax)
+    assert f"train {run.metrics['train_loss']:.4f}" in ax.get_title()
+    # the loss in its own units on the axis
+    assert ax.yaxis.get_major_formatter()(2.07, 0) == "2.07"
+
+
+def test_dlogits_figure_shows_the_batch_and_its_targets(runs):
+    dataset, byrun = runs
+    run = byrun[600]
+    Xb, Yb = dataset.Xtr[:8], dataset.Ytr[:8]
+    acts = {}
+    model.forward_backward(run.params, Xb, Yb, acts)
+    fig = plot.dlogits_figure(acts["dlogits"], Yb, run.itos)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), acts["dlogits"], rtol=1e-6)
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(),
+                                  np.column_stack([Yb, np.arange(8)]))
+    # each row sums to zero: the targets' negative entries balance the rest
+    np.testing.assert_allclose(acts["dlogits"].sum(1), 0, atol=1e-6)
+
+
+@pytest.mark.parametrize("steps", [60, 600])
+def test_diagnostics_figures(runs, steps):
+    _, byrun = runs
+    diag = byrun[steps].diagnostics
+    assert list(diag["steps"]) == list(range(0, steps, 10))
+    act = plot.activations_figure(diag)
+    share = diagnostics.saturated_share(diag["h"])
+    assert f"saturated (|h| > 0.97) {share:.1%}" in act.axes[0].get_title()
+    assert sum(p.get_height() for p in act.axes[0].patches) == diag["h"].size
+    grads = plot.weight_gradients_figure(diag)
+    ratio = diag["grad_W1"].std() / diag["data_std_W1"]
+    assert any(f"W1 (12, 16): grad:data {ratio:.2e}" == t for t in labels(grads.axes[0]))
+    ud = plot.update_ratio_figure(diag)
+    ax = ud.axes[0]
+    assert "1e-3, the lecture's guide" in labels(ax)
+    guide = next(line for line in ax.lines if line.get_label().startswith("1e-3"))
+    assert set(guide.get_ydata()) == {-3}
+    # b1's gradient is cancelled by batchnorm: named, not drawn
+    assert "not drawn: b1" in ax.get_title() and "b1" not in labels(ax)
+
+
+def test_figures_leave_the_backend_and_pyplot_alone():
+    code = """
+import sys, matplotlib, numpy as np
+matplotlib.use("svg")
+from npbackprop import plot
+fig = plot.loss_figure(2 + np.exp(-np.arange(300) / 50))
+fig.savefig(sys.argv[1])
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules, len(fig._repr_png_()) > 0)
+"""
+    done = subprocess.run([sys.executable, "-c", code, "/dev/null"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.split() == ["svg", "False", "True"], done.stderr
+
+
+def test_without_diagnostics_nothing_is_recorded(runs, monkeypatch):
+    dataset, _ = runs
+    calls = []
+    monkeypatch.setattr(model, "forward_backward", lambda *a, **k: calls.append(a))
+    run = trainer.train(trainer.Config(max_steps=30, **SMALL), dataset)
+    assert calls == [] and run.diagnostics is None
+
+
+# -----------------------------------------------------------------------------
+# the command line
+
+def test_train_plot_and_diagnostics_then_the_plot_command(tmp_path, names_file, capsys):
+    out = tmp_path / "run"
+    args = ["-i", str(names_file), "-o", str(out), "--n-embd", "4", "--n-hidden", "16",
+            "-b", "8", "--max-steps", "100", "--num-samples", "0"]
+    assert cli.main(["train", *args, "--plot", "--diagnostics", "10"]) == 0
+    for name in ("loss.png", "dlogits.png", "activations.png", "weight_gradients.png",
+                 "update_ratio.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+        (out / name).unlink()
+    assert cli.main(["plot", "-o", str(out), "--diagnostics"]) == 0
+    assert (out / "update_ratio.png").exists() and (out / "loss.png").exists()
+    other = tmp_path / "plain"
+    assert cli.main(["train", *args[:2], "-o", str(other), *args[4:]]) == 0
+    capsys.readouterr()
+    assert cli.main(["plot", "-o", str(other), "--diagnostics"]) == 2
+    assert "has no diagnostics: train it with --diagnostics" in capsys.readouterr().err
+
+
+def test_a_missing_matplotlib_is_said_before_training(tmp_path, names_file, monkeypatch,
+                                                       capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code = cli.main(["train", "-i", str(names_file), "-o", str(tmp_path / "run"), "--plot"])
+    err = capsys.readouterr().err
+    assert code == 2 and "the figures need matplotlib: pip install matplotlib" in err
+    assert not (tmp_path / "run").exists()
