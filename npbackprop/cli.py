@@ -12,9 +12,7 @@ import sys
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-import numpy as np
-
-from npbackprop import __version__, checkpoint, data, datafile, model, plot, trainer
+from npbackprop import __version__, checkpoint, data, datafile, plot, trainer
 from npbackprop import run as run_module
 from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
@@ -130,7 +128,7 @@ def cmd_train(args):
                     f"--max-steps N")
                 return 0
         path = datafile.find_names_file(args.input_file, log=say)
-        dataset = _load_dataset(path, cfg.block_size)
+        dataset = data.load_dataset(path, cfg.block_size)
         sizes = dataset.split_sizes
         say(f"data: {path}: {len(dataset.words):,} names, vocab {dataset.vocab_size}, "
             f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
@@ -159,40 +157,11 @@ def cmd_train(args):
     return 0
 
 
-def _load_dataset(path, block_size):
-    try:
-        return data.load_dataset(path, block_size)
-    except MemoryError:
-        raise NpbackpropError(f"out of memory reading {path}: the names file is too big "
-                              f"for this machine") from None
-
-
 def _write_figures(run, dataset, out_dir, *, loss=True, diagnostics=False):
     """The run's figures as PNGs in out_dir; each path said as it is written."""
-    figures = {}
-    if loss:
-        figures["loss.png"] = plot.loss_figure(run.losses, metrics=run.metrics,
-                                               lr_decay_step=run.config.lr_decay_step)
-        Xb, Yb = _example_batch(run, dataset)
-        acts = {}
-        model.forward_backward(run.params, Xb, Yb, acts)
-        figures["dlogits.png"] = plot.dlogits_figure(acts["dlogits"], Yb, run.itos)
-    if diagnostics:
-        if run.diagnostics is None:
-            raise NpbackpropError(f"the run in {out_dir} has no diagnostics: train it with "
-                                  f"--diagnostics to record them")
-        figures["activations.png"] = plot.activations_figure(run.diagnostics)
-        figures["weight_gradients.png"] = plot.weight_gradients_figure(run.diagnostics)
-        figures["update_ratio.png"] = plot.update_ratio_figure(run.diagnostics)
-    for name, fig in figures.items():
+    for name, fig in plot.run_figures(run, dataset, loss=loss, diagnostics=diagnostics).items():
         plot.save(fig, Path(out_dir) / name)
         say(f"figure: {Path(out_dir) / name}")
-
-
-def _example_batch(run, dataset):
-    # the batch of the dlogits picture: a fixed draw, so the figure is the same each time
-    ix = np.random.default_rng(0).integers(0, dataset.Xtr.shape[0], run.config.batch_size)
-    return dataset.Xtr[ix], dataset.Ytr[ix]
 
 
 def add_plot_parser(sub):
@@ -212,7 +181,7 @@ def cmd_plot(args):
     plot.require_matplotlib()
     run = run_module.load_run(args.out_dir)
     cfg = run_module.saved_config(args.out_dir)
-    dataset = _load_dataset(_eval_data_path(args, cfg), run.config.block_size)
+    dataset = data.load_dataset(_eval_data_path(args, cfg), run.config.block_size)
     if "".join(dataset.itos) != cfg["vocab"]:
         raise NpbackpropError(f"the names file has another vocabulary than the run in "
                               f"{args.out_dir}; give its own with -i {cfg.get('data')}")
@@ -280,7 +249,7 @@ def cmd_eval(args):
     run = run_module.load_run(args.out_dir)
     cfg = run_module.saved_config(args.out_dir)
     path = _eval_data_path(args, cfg)
-    dataset = _load_dataset(path, run.config.block_size)
+    dataset = data.load_dataset(path, run.config.block_size)
     other = dataset.fingerprint != cfg.get("data_fingerprint")
     if "".join(dataset.itos) != cfg["vocab"]:
         raise NpbackpropError(f"the checkpoint in {args.out_dir} was trained on another "

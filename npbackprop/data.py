@@ -209,11 +209,15 @@ def load_dataset(path: str | os.PathLike, block_size: int, seed: int = 42) -> Da
     split_words(words, seed), and each split goes through build_dataset.
     """
     path = Path(path)
-    words = load_words(path)
-    itos = build_vocab(words)
-    stoi = stoi_of(itos)
-    train, val, test = split_words(words, seed)
-    Xtr, Ytr = build_dataset(train, stoi, block_size)
-    Xdev, Ydev = build_dataset(val, stoi, block_size)
-    Xte, Yte = build_dataset(test, stoi, block_size)
+    try:
+        words = load_words(path)
+        itos = build_vocab(words)
+        stoi = stoi_of(itos)
+        train, val, test = split_words(words, seed)
+        Xtr, Ytr = build_dataset(train, stoi, block_size)
+        Xdev, Ydev = build_dataset(val, stoi, block_size)
+        Xte, Yte = build_dataset(test, stoi, block_size)
+    except MemoryError:
+        raise NpbackpropError(f"out of memory reading {path}: the names file is too big "
+                              f"for this machine") from None
     return Dataset(path, tuple(words), tuple(itos), int(block_size), Xtr, Ytr, Xdev, Ydev, Xte, Yte)

@@ -17,6 +17,7 @@ draws these.
 import numpy as np
 
 from npbackprop import model
+from npbackprop.config import ConfigError
 from npbackprop.names import PARAM_NAMES
 
 SATURATED = 0.97           # the lecture's threshold: |h| above it is a saturated tanh
@@ -27,8 +28,9 @@ class Recorder:
     """Statistics of a training run, gathered at intervals; plain arrays, no state hidden."""
 
     def __init__(self, every=100):
-        if every < 1:
-            raise ValueError(f"every must be at least 1, got {every}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ConfigError("diagnostics", f"must be a whole number of steps, at least 1, "
+                              f"got {every!r}")
         self.every = every
         self.steps, self.ud = [], []
         self.final = {}

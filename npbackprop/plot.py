@@ -152,3 +152,33 @@ def update_ratio_figure(diag):
                  fontsize=10)
     ax.legend(fontsize=8, ncol=2)
     return fig
+
+
+def example_batch(dataset, batch_size):
+    """The batch of the dlogits picture: a fixed draw, so the figure is the same each time."""
+    ix = np.random.default_rng(0).integers(0, dataset.Xtr.shape[0], batch_size)
+    return dataset.Xtr[ix], dataset.Ytr[ix]
+
+
+def run_figures(run, dataset=None, *, loss=True, diagnostics=False):
+    """{file name: Figure} for a trained run: loss.png and dlogits.png (dlogits needs the
+    dataset for its batch), and with diagnostics the three part-3 figures."""
+    from npbackprop import model
+
+    figures = {}
+    if loss:
+        figures["loss.png"] = loss_figure(run.losses, metrics=run.metrics,
+                                          lr_decay_step=run.config.lr_decay_step)
+    if loss and dataset is not None:
+        Xb, Yb = example_batch(dataset, run.config.batch_size)
+        acts = {}
+        model.forward_backward(run.params, Xb, Yb, acts)
+        figures["dlogits.png"] = dlogits_figure(acts["dlogits"], Yb, run.itos)
+    if diagnostics:
+        if run.diagnostics is None:
+            raise NpbackpropError("this run has no diagnostics: train it with --diagnostics "
+                                  "(from Python: diagnostics=N) to record them")
+        figures["activations.png"] = activations_figure(run.diagnostics)
+        figures["weight_gradients.png"] = weight_gradients_figure(run.diagnostics)
+        figures["update_ratio.png"] = update_ratio_figure(run.diagnostics)
+    return figures

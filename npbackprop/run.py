@@ -55,6 +55,13 @@ class Run:
         """The mean cross-entropy of this run over a whole split of dataset."""
         return model.split_loss(self.params, self.bnmean, self.bnvar, *dataset.split(split))
 
+    def figures(self, dataset: Dataset | None = None, *, diagnostics: bool = False) -> dict:
+        """{file name: matplotlib Figure}: the loss curve, dlogits for a batch of dataset,
+        and with diagnostics part 3's figures (a notebook shows each as it is)."""
+        from npbackprop import plot
+        plot.require_matplotlib()
+        return plot.run_figures(self, dataset, diagnostics=diagnostics)
+
 
 def evaluate(run: Run, dataset: Dataset, splits=SPLITS) -> dict:
     """{"train_loss": ..., ...} of a run over each split (its own statistics)."""

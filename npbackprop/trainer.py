@@ -91,7 +91,7 @@ def run_config(cfg: Config, dataset: Dataset) -> dict:
 def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=None, *,
           resume: bool = False, force: bool = False, log_interval: int = 10_000,
           checkpoint_interval: int = 10_000, log=None, signals=(signal.SIGINT,),
-          diagnostics: Recorder | None = None) -> Run:
+          diagnostics: int | Recorder | None = None) -> Run:
     """Train a run (or resume the one in out_dir) and return it, calibrated and evaluated.
 
     cfg: the settings (default Config(); on resume, the checkpoint's, whose
@@ -100,10 +100,14 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
     model.npz every checkpoint_interval steps and at the end, config.json and
     metrics.json; None trains in memory. log: a callable for progress lines.
     signals: in the main thread, these stop the run at the next step, after a
-    checkpoint, raising Interrupted (a KeyboardInterrupt). Raises Diverged,
-    ConfigError and NpbackpropError for what cannot work.
+    checkpoint, raising Interrupted (a KeyboardInterrupt). diagnostics: record
+    part 3's statistics every this many steps (or into a given Recorder); the
+    run's .diagnostics then holds them. Raises Diverged, ConfigError and
+    NpbackpropError for what cannot work.
     """
     log = log or _no_log
+    if diagnostics is not None and not isinstance(diagnostics, Recorder):
+        diagnostics = Recorder(every=diagnostics)
     if out_dir is None:
         if resume or force:
             raise NpbackpropError("resume and force need an out_dir to find the run in")

@@ -300,3 +300,14 @@ def test_load_dataset_small(tmp_path):
         assert ds.split_sizes[name] == sum(len(w) + 1 for w in words)
     with pytest.raises(NpbackpropError, match="unknown split"):
         ds.split("dev")
+
+
+def test_a_names_file_too_big_for_memory_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "names.txt"
+    path.write_text("emma\nolivia\nava\nisabella\nsophia\nmia\ncharlotte\namelia\n")
+
+    def no_memory(*args):
+        raise MemoryError
+    monkeypatch.setattr(data, "build_dataset", no_memory)
+    with pytest.raises(NpbackpropError, match="out of memory reading .*names.txt"):
+        data.load_dataset(path, 3)

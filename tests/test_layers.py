@@ -33,7 +33,8 @@ def layer_cases(rng, N, T, E, H, V, dtype=np.float64):
         ("batchnorm_eval", layers.batchnorm_eval_forward, layers.batchnorm_eval_backward,
          (x, rand(rng, H, dtype=dtype), rand(rng, 1, H, dtype=dtype), rand(rng, 1, H, dtype=dtype),
           (np.abs(rand(rng, H)) + 0.5).astype(dtype)), ("x", "gain", "bias", "mean", "var")),
-        ("tanh", layers.tanh_forward, layers.tanh_backward, (rand(rng, N, H, dtype=dtype),), ("x",)),
+        ("tanh", layers.tanh_forward, layers.tanh_backward, (rand(rng, N, H, dtype=dtype),),
+         ("x",)),
         ("cross_entropy", layers.cross_entropy_forward, layers.cross_entropy_backward,
          (rand(rng, N, V, dtype=dtype) * 3, rng.integers(0, V, size=N)), ("logits", "Y")),
     ]

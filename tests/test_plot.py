@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from npbackprop import cli, data, diagnostics, model, trainer
+from npbackprop.config import ConfigError
+from npbackprop.errors import NpbackpropError
 
 matplotlib = pytest.importorskip("matplotlib")
 from npbackprop import plot  # noqa: E402
@@ -139,3 +141,31 @@ def test_a_missing_matplotlib_is_said_before_training(tmp_path, names_file, monk
     err = capsys.readouterr().err
     assert code == 2 and "the figures need matplotlib: pip install matplotlib" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_run_figures_from_python(runs):
+    dataset, byrun = runs
+    run = byrun[600]
+    assert set(run.figures(dataset)) == {"loss.png", "dlogits.png"}
+    figs = run.figures(dataset, diagnostics=True)
+    assert set(figs) == {"loss.png", "dlogits.png", "activations.png", "weight_gradients.png",
+                         "update_ratio.png"}
+    assert all(f._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" for f in figs.values())
+    assert set(run.figures()) == {"loss.png"}  # no dataset: no batch to draw dlogits for
+
+
+def test_train_takes_diagnostics_as_a_number_of_steps(runs):
+    dataset, _ = runs
+    run = trainer.train(trainer.Config(max_steps=30, **SMALL), dataset, diagnostics=10)
+    assert list(run.diagnostics["steps"]) == [0, 10, 20]
+    plain = trainer.train(trainer.Config(max_steps=30, **SMALL), dataset)
+    assert plain.diagnostics is None
+    with pytest.raises(NpbackpropError, match="this run has no diagnostics"):
+        plain.figures(dataset, diagnostics=True)
+
+
+@pytest.mark.parametrize("every", [0, -5, 2.5, True, "100"])
+def test_diagnostics_interval_must_be_a_positive_whole_number(runs, every):
+    dataset, _ = runs
+    with pytest.raises(ConfigError, match="^diagnostics must be a whole number"):
+        trainer.train(trainer.Config(max_steps=30, **SMALL), dataset, diagnostics=every)
