@@ -12,7 +12,11 @@ Names are imported when first used, so `import npbackprop` stays quick.
 """
 
 import importlib
-from typing import TYPE_CHECKING
+
+# not `from typing import TYPE_CHECKING`: importing typing takes milliseconds during which
+# `python -m npbackprop` cannot yet turn Ctrl-C into its one-line message (type checkers
+# read this form too)
+TYPE_CHECKING = False
 
 __version__ = "0.2.0"
 
