@@ -16,8 +16,10 @@ from dataclasses import replace
 from npbackprop import chunked, layers
 from npbackprop.check.diagnose import (diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
-from npbackprop.check.learner import call_learner, error_notes, grad_name, load_learner
-from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_REACHED, Report, Row, Section,
+from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
+                                      load_learner)
+from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
+                                     Section,
                                      _count_summary, grade_row)
 from npbackprop.check.setups import ALLCLOSE, FINITE_DIFF, reference_grads
 from npbackprop.errors import NpbackpropError
@@ -72,37 +74,50 @@ def _error_row(name, err):
 
 def grade_backward(learner, setup):
     """Exercise 1: FUNC(cache) -> {name: gradient}; 26 rows against the reference."""
-    v, tol = setup.cache, setup.tolerance
+    out, err = call_learner(learner, (setup.cache,), "cache")
+    if err is not None:
+        return report_ex1(learner.label, setup, err.local_grads, (), err)
+    if not isinstance(out, dict):
+        what = "None" if out is None else f"a {type(out).__name__}"
+        raise NpbackpropError(
+            f"{learner.label} returned {what}, not a dict of gradients by name such as "
+            f"{{'logprobs': dlogprobs, ...}}")
+    yours, notes = read_grads(out)
+    return report_ex1(learner.label, setup, yours, notes)
+
+
+def read_grads(out):
+    """{name: gradient} from a learner's dict keyed "W1" or "dW1", and notes on its keys."""
+    yours, ignored, renamed, notes = {}, [], False, []
+    for k, x in out.items():
+        name = grad_name(k)
+        if name is None:
+            ignored.append(repr(k))
+            continue
+        renamed |= name != k
+        yours[name] = x
+    if renamed:
+        notes.append("keys like 'dW1' read as 'W1' (the bare name is the convention)")
+    if ignored:
+        notes.append(f"ignored keys, not among the 26 names: {', '.join(ignored)}")
+    return yours, notes
+
+
+def report_ex1(label, setup, yours, notes=(), err=None, missing=NOT_ATTEMPTED):
+    """Exercise 1's report for the gradients `yours` {name: value} that `label` gave.
+
+    missing: the status of a name absent from yours (not attempted, or not
+    computed yet for a notebook's namespace); err: the learner's exception.
+    """
+    yours, converted = from_torch(yours)
+    notes = list(notes) + converted
     ref = reference_grads(setup, GRAD_NAMES)
-    out, err = call_learner(learner, (v,), "cache")
-    notes = []
-    if err is None:
-        if not isinstance(out, dict):
-            what = "None" if out is None else f"a {type(out).__name__}"
-            raise NpbackpropError(
-                f"{learner.label} returned {what}, not a dict of gradients by name such as "
-                f"{{'logprobs': dlogprobs, ...}}")
-        yours, ignored, renamed = {}, [], False
-        for k, x in out.items():
-            name = grad_name(k)
-            if name is None:
-                ignored.append(repr(k))
-                continue
-            renamed |= name != k
-            yours[name] = x
-        if renamed:
-            notes.append("keys like 'dW1' read as 'W1' (the bare name is the convention)")
-        if ignored:
-            notes.append(f"ignored keys, not among the 26 names: {', '.join(ignored)}")
-    else:
-        yours = err.local_grads
-
-    section = Section(f"exercise 1: your backward vs {_ref_name(setup)}", tol,
-                      ex1_rows(yours, ref, v, tol, err))
-    return _learner_report(learner, 1, setup, section, notes, err)
+    section = Section(f"exercise 1: your backward vs {_ref_name(setup)}", setup.tolerance,
+                      ex1_rows(yours, ref, setup.cache, setup.tolerance, err, missing))
+    return _learner_report(label, 1, setup, section, notes, err)
 
 
-def ex1_rows(yours, ref, v, tol, err=None):
+def ex1_rows(yours, ref, v, tol, err=None, missing=NOT_ATTEMPTED):
     """The 26 rows of exercise 1, in the lecture's order, each diagnosed if wrong.
 
     yours: {name: array or None}; after an exception (err), the gradient being
@@ -114,6 +129,8 @@ def ex1_rows(yours, ref, v, tol, err=None):
             rows[name] = _error_row(name, err)
         elif err is not None and yours.get(name) is None:
             rows[name] = Row(name, NOT_REACHED)
+        elif yours.get(name) is None:
+            rows[name] = Row(name, missing)
         else:
             rows[name] = grade_row(name, yours.get(name), ref[name], tol,
                                    lambda x, name=name: diagnose_ex1(name, x, v, ref, yours,
@@ -128,14 +145,14 @@ def _ref_name(setup):
     return "torch (float64)" if setup.torch_grads is not None else "finite differences (float64)"
 
 
-def _learner_report(learner, exercise, setup, section, notes, err):
+def _learner_report(label, exercise, setup, section, notes, err):
     """The report of one exercise: its section, notes, and the learner's error if any."""
-    header = (f"npbackprop check: exercise {exercise}, {learner.label}",
+    header = (f"npbackprop check: exercise {exercise}, {label}",
               f"setup: {setup.describe()}", EXACT_NOTE)
     summary = _count_summary(section.rows)
     if err is not None:
-        notes = list(notes) + error_notes(learner, err)
-        summary = f"{learner.label} raised {err.exc_type}; {summary}"
+        notes = list(notes) + error_notes(label, err)
+        summary = f"{label} raised {err.exc_type}; {summary}"
     ok = all(r.ok for r in section.rows)
     return Report(header, (section,), tuple(notes), summary, ok)
 
@@ -143,31 +160,42 @@ def _learner_report(learner, exercise, setup, section, notes, err):
 def grade_cross_entropy(learner, setup):
     """Exercise 2: FUNC(logits, Yb) -> dlogits, one row against the reference."""
     v = setup.cache
-    ref = reference_grads(setup, ("logits",))
-    out, err = call_learner(learner, (v["logits"], v["Yb"]), "logits, Yb")
-    diagnose = fused_diagnosis(ex2_terms(v), v["n"], setup.tolerance)
-    return _grade_one(learner, 2, setup, "logits", out, err, ref["logits"], diagnose)
+    out, err = call_learner(learner, (v["logits"], v["Yb"]), "logits, Yb", row="logits")
+    return report_fused(learner.label, 2, setup, out, err)
 
 
 def grade_batchnorm(learner, setup):
     """Exercise 3: FUNC(dhpreact, cache) -> dhprebn, one row against the reference."""
-    v = setup.cache
-    ref = reference_grads(setup, ("hpreact", "hprebn"))
-    out, err = call_learner(learner, (ref["hpreact"], v), "dhpreact, cache")
-    diagnose = fused_diagnosis(ex3_terms(v, ref["hpreact"]), v["n"], setup.tolerance)
-    return _grade_one(learner, 3, setup, "hprebn", out, err, ref["hprebn"], diagnose)
+    dhpreact = reference_grads(setup, ("hpreact",))["hpreact"]
+    out, err = call_learner(learner, (dhpreact, setup.cache), "dhpreact, cache", row="hprebn")
+    return report_fused(learner.label, 3, setup, out, err)
 
 
-def _grade_one(learner, exercise, setup, name, out, err, ref, diagnose):
-    """The report of a fused exercise: one row, or the error row if FUNC raised."""
-    if err is None:
-        row = grade_row(name, out, ref, setup.tolerance, diagnose)
+def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, dhpreact=None):
+    """The report of a fused exercise (2: dlogits, 3: dhprebn): one row, or the error row.
+
+    dhpreact: for exercise 3, the upstream gradient out was computed from
+    (the reference's if None).
+    """
+    v, tol = setup.cache, setup.tolerance
+    name = {2: "logits", 3: "hprebn"}[exercise]
+    if exercise == 2:
+        terms = ex2_terms(v)
     else:
+        terms = ex3_terms(v, reference_grads(setup, ("hpreact",))["hpreact"]
+                          if dhpreact is None else dhpreact)
+    ref = (reference_grads(setup, (name,))[name] if dhpreact is None
+           else sum(t for _, t, _ in terms))
+    (out,), notes = from_torch([out])
+    if err is not None:
         row = _error_row(name, err)
+    elif out is None:
+        row = Row(name, missing)
+    else:
+        row = grade_row(name, out, ref, tol, fused_diagnosis(terms, v["n"], tol))
     what = {2: "fused cross-entropy backward", 3: "fused batchnorm backward"}[exercise]
-    section = Section(f"exercise {exercise}: your {what} vs {_ref_name(setup)}",
-                      setup.tolerance, (row,))
-    return _learner_report(learner, exercise, setup, section, (), err)
+    section = Section(f"exercise {exercise}: your {what} vs {_ref_name(setup)}", tol, (row,))
+    return _learner_report(label, exercise, setup, section, notes, err)
 
 
 def grade(spec, exercise, setup):
@@ -177,3 +205,8 @@ def grade(spec, exercise, setup):
     learner = load_learner(spec, EXERCISES[exercise])
     return {1: grade_backward, 2: grade_cross_entropy, 3: grade_batchnorm}[exercise](
         learner, setup)
+
+
+def with_notes(report, notes):
+    """report with `notes` put before its own."""
+    return replace(report, notes=tuple(notes) + report.notes) if notes else report

@@ -19,6 +19,7 @@ EXACT_NOTE = "exact: all equal (informational); approximate decides a row"
 
 # row statuses; only OK passes
 OK, NOT_ATTEMPTED, NOT_REACHED = "ok", "not attempted", "not reached"
+NOT_COMPUTED = "not computed yet"      # a name a notebook's namespace does not hold
 NOT_ARRAY, WRONG_SHAPE, WRONG_DTYPE = "not an array", "wrong shape", "wrong dtype"
 NON_FINITE, MISMATCH, ERROR = "non-finite", "mismatch", "error"
 
@@ -41,7 +42,7 @@ class Row:
 
     @property
     def attempted(self):
-        return self.status not in (NOT_ATTEMPTED, NOT_REACHED)
+        return self.status not in (NOT_ATTEMPTED, NOT_REACHED, NOT_COMPUTED)
 
 
 def grade_row(name, x, ref, tol, diagnose=None):
@@ -81,9 +82,9 @@ class Section:
     rows: tuple
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
-    """What `npbackprop check` shows: header lines, tables, notes, a summary."""
+    """What `npbackprop check` shows: header lines, tables, notes, a summary; .ok passes."""
 
     header: tuple
     sections: tuple
@@ -99,6 +100,10 @@ class Report:
         if self.notes:
             lines += [""] + list(self.notes)
         return "\n".join(lines + ["", self.summary])
+
+    def __repr__(self):
+        # short: a notebook shows it under the printed table
+        return f"<Report: {self.summary}>"
 
 
 def _fmt(x):

@@ -80,7 +80,7 @@ class Setup(NamedTuple):
         return ALLCLOSE if self.torch_grads is not None else FINITE_DIFF
 
 
-def lecture_setup():
+def fixture_setup():
     """The lecture's exercise-1 batch and parameters, from the torch fixture (float64)."""
     ref = fixture.load_reference(np.float64)
     _, cache = chunked.forward(ref.params, ref.Xb, ref.Yb)
@@ -112,7 +112,7 @@ def make_setup(seed=None, **sizes):
     """
     given = {k: v for k, v in sizes.items() if v is not None}
     if seed is None and not given:
-        return lecture_setup()
+        return fixture_setup()
     return random_setup(LECTURE_SIZES._replace(**given),
                         DEFAULT_SEED if seed is None else seed)
 
