@@ -5,7 +5,7 @@
     print(report.text()); exit code 0 if report.ok
 
 The reference is the committed torch fixture at the lecture's size, and
-central finite differences in float64 at any other size (or seed): setups.py.
+complex-step derivatives in float64 at any other size (or seed): reference.py.
 This module grades each exercise; report.py owns the rows and the text,
 diagnose.py explains a wrong row, learner.py loads and calls the learner's
 FILE.py:FUNC. Nothing here prints or exits; user mistakes raise NpbackpropError.
@@ -21,7 +21,8 @@ from npbackprop.check.learner import (call_learner, error_notes, from_torch, gra
 from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
                                      Section,
                                      _count_summary, grade_row)
-from npbackprop.check.setups import ALLCLOSE, FINITE_DIFF, reference_grads
+from npbackprop.check.reference import complex_step_grads
+from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, reference_grads
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
 
@@ -32,7 +33,7 @@ EXERCISES = {1: "backward", 2: "cross_entropy_backward", 3: "batchnorm_backward"
 # our own backward passes, the lecture's table
 
 def check_builtin(setup, exercises=(1, 2, 3)):
-    """Exercise 1's chunked backward against torch (if any) and finite differences,
+    """Exercise 1's chunked backward against torch (if any) and complex steps,
     then the fused exercises 2 and 3 against the chunked result. Returns a Report."""
     v = setup.cache
     ours = chunked.backward(v)
@@ -41,9 +42,9 @@ def check_builtin(setup, exercises=(1, 2, 3)):
         if setup.torch_grads is not None:
             sections.append(Section("exercise 1: chunked backward vs torch (float64)", ALLCLOSE,
                                     ex1_rows(ours, setup.torch_grads, v, ALLCLOSE)))
-        fd = chunked.numerical_grads(setup.params, setup.Xb, setup.Yb, GRAD_NAMES)
-        sections.append(Section("exercise 1: chunked backward vs finite differences (float64)",
-                                FINITE_DIFF, ex1_rows(ours, fd, v, FINITE_DIFF)))
+        cs = complex_step_grads(v, GRAD_NAMES, setup.budget)
+        sections.append(Section("exercise 1: chunked backward vs complex-step derivatives "
+                                "(float64)", COMPLEX_STEP, ex1_rows(ours, cs, v, COMPLEX_STEP)))
     if 2 in exercises:
         _, ce_cache = layers.cross_entropy_forward(v["logits"], v["Yb"])
         dlogits, _ = layers.cross_entropy_backward(1.0, ce_cache)
@@ -142,7 +143,8 @@ def ex1_rows(yours, ref, v, tol, err=None, missing=NOT_ATTEMPTED):
 
 
 def _ref_name(setup):
-    return "torch (float64)" if setup.torch_grads is not None else "finite differences (float64)"
+    return ("torch (float64)" if setup.torch_grads is not None
+            else "complex-step derivatives (float64)")
 
 
 def _learner_report(label, exercise, setup, section, notes, err):
