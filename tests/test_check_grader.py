@@ -239,8 +239,9 @@ def test_learner_gets_copies(lecture, tmp_path):
     ("wrong_axis_bnvar_inv", "bnvar_inv", "wrong shape (32, 1), expected (1, 64)",
      "summed over the wrong axis: bnvar_inv (1, 64) was broadcast along axis 0, so sum "
      "over axis 0, not axis 1"),
-    ("keepdims_bnmeani", "bnmeani", "wrong shape (64,), expected (1, 64)",
-     "bnmeani is (1, 64) (keepdims=True missing?); the values are right"),
+    ("keepdims_bnmeani", "bnmeani", "right values, shape (64,) should be (1, 64)",
+     "the lecture's cmp broadcasts and accepts it; bnmeani is (1, 64), so is its gradient "
+     "(keepdims=True)"),
     ("transpose_W1", "W1", "wrong shape (64, 30), expected (30, 64)",
      "(64, 30) is the transpose of (30, 64): dW1 = embcat.T @ dhprebn; its transpose is right"),
     ("float32_logprobs", "logprobs", "wrong dtype float32, expected float64",

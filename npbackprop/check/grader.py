@@ -14,7 +14,7 @@ FILE.py:FUNC. Nothing here prints or exits; user mistakes raise NpbackpropError.
 from dataclasses import replace
 
 from npbackprop import chunked, layers
-from npbackprop.check.diagnose import (diagnose_ex1, ex2_terms, ex3_terms,
+from npbackprop.check.diagnose import (biased_batchnorm, diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
 from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
                                       load_learner)
@@ -22,7 +22,9 @@ from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACH
                                      Section,
                                      _count_summary, grade_row)
 from npbackprop.check.reference import complex_step_grads
+from npbackprop.check.shapes import ex1_shape_diagnosis
 from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, reference_grads
+from npbackprop.check.values import alias_diagnosis, aliases
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
 
@@ -111,7 +113,8 @@ def report_ex1(label, setup, yours, notes=(), err=None, missing=NOT_ATTEMPTED):
     computed yet for a notebook's namespace); err: the learner's exception.
     """
     yours, converted = from_torch(yours)
-    notes = list(notes) + converted
+    pairs = aliases(yours)
+    notes = list(notes) + converted + [alias_diagnosis(k, yours, pairs) for k in pairs]
     ref = reference_grads(setup, GRAD_NAMES)
     section = Section(f"exercise 1: your backward vs {_ref_name(setup)}", setup.tolerance,
                       ex1_rows(yours, ref, setup.cache, setup.tolerance, err, missing))
@@ -124,7 +127,7 @@ def ex1_rows(yours, ref, v, tol, err=None, missing=NOT_ATTEMPTED):
     yours: {name: array or None}; after an exception (err), the gradient being
     computed is the error row and the ones never computed are not reached.
     """
-    rows = {}
+    rows, pairs = {}, aliases(yours)
     for name in GRAD_NAMES:
         if err is not None and name == err.row:
             rows[name] = _error_row(name, err)
@@ -133,10 +136,13 @@ def ex1_rows(yours, ref, v, tol, err=None, missing=NOT_ATTEMPTED):
         elif yours.get(name) is None:
             rows[name] = Row(name, missing)
         else:
-            rows[name] = grade_row(name, yours.get(name), ref[name], tol,
-                                   lambda x, name=name: diagnose_ex1(name, x, v, ref, yours,
-                                                                     rows, tol))
-        if name == "logits" and rows[name].ok:
+            rows[name] = grade_row(
+                name, yours.get(name), ref[name], tol,
+                lambda x, name=name: diagnose_ex1(name, x, v, ref, yours, rows, tol),
+                lambda x, name=name: ex1_shape_diagnosis(name, x, v, ref, rows, tol))
+        if not rows[name].ok and alias_diagnosis(name, yours, pairs):
+            rows[name] = replace(rows[name], diagnosis=alias_diagnosis(name, yours, pairs))
+        if name == "logits" and rows[name].ok and "logits" not in pairs:
             note = forgotten_logit_maxes(yours, v)
             rows[name] = replace(rows[name], diagnosis=note) if note else rows[name]
     return tuple(rows[k] for k in GRAD_NAMES)
@@ -180,12 +186,12 @@ def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, d
     (the reference's if None).
     """
     v, tol = setup.cache, setup.tolerance
-    name = {2: "logits", 3: "hprebn"}[exercise]
+    name, specific = {2: "logits", 3: "hprebn"}[exercise], ()
     if exercise == 2:
         terms = ex2_terms(v)
     else:
-        terms = ex3_terms(v, reference_grads(setup, ("hpreact",))["hpreact"]
-                          if dhpreact is None else dhpreact)
+        up = reference_grads(setup, ("hpreact",))["hpreact"] if dhpreact is None else dhpreact
+        terms, specific = ex3_terms(v, up), biased_batchnorm(v, up)
     ref = (reference_grads(setup, (name,))[name] if dhpreact is None
            else sum(t for _, t, _ in terms))
     (out,), notes = from_torch([out])
@@ -194,7 +200,7 @@ def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, d
     elif out is None:
         row = Row(name, missing)
     else:
-        row = grade_row(name, out, ref, tol, fused_diagnosis(terms, v["n"], tol))
+        row = grade_row(name, out, ref, tol, fused_diagnosis(terms, v["n"], tol, specific))
     what = {2: "fused cross-entropy backward", 3: "fused batchnorm backward"}[exercise]
     section = Section(f"exercise {exercise}: your {what} vs {_ref_name(setup)}", tol, (row,))
     return _learner_report(label, exercise, setup, section, notes, err)
