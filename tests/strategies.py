@@ -75,7 +75,7 @@ def arrays_from_seed(draw, shape, dtype=np.float64, scale=1.0):
 
 @st.composite
 def nd_sizes(draw):
-    """Part 5's shapes: N batch 2-6, k 1-3, T = k * (1-3) (so T/k == 1 and k == T occur), E, H 1-4."""
+    """Part 5's shapes: N 2-6, k 1-3, T = k * (1-3) (T/k == 1, k == T occur), E, H 1-4."""
     k = draw(st.integers(1, 3))
     return dict(N=draw(st.integers(2, 6)), k=k, T=k * draw(st.integers(1, 3)),
                 E=draw(st.integers(1, 4)), H=draw(st.integers(1, 4)))

@@ -103,7 +103,7 @@ def test_batchnorm3d_positions_have_mean_bias_and_std_gain(seed, sz, kind):
     rng = np.random.default_rng(seed)
     N, T, H = sz["N"], sz["T"], sz["H"]
     x = rng.standard_normal((N, T, H)) * 3 + 2
-    gain, bias = rng.standard_normal(param_shape(kind, H)), rng.standard_normal(param_shape(kind, H))
+    gain, bias = (rng.standard_normal(param_shape(kind, H)) for _ in range(2))
     out, cache = layers.batchnorm_forward(x, gain, bias, eps=0.0, axes=(0, 1))
     flat = out.reshape(N * T, H)
     np.testing.assert_allclose(flat.mean(0), bias.reshape(H), atol=1e-10)
