@@ -66,7 +66,8 @@ def linear_forward(x, W, b=None):
 
     Returns out (..., M); cache is (x, W, b's shape or None).
     """
-    out = x @ W
+    # one 2-D matmul over all leading positions: numpy's stacked matmul would loop over them
+    out = (x.reshape(-1, x.shape[-1]) @ W).reshape(x.shape[:-1] + W.shape[1:])
     if b is not None:
         out = out + b
     return out, (x, W, None if b is None else b.shape)
@@ -75,9 +76,10 @@ def linear_forward(x, W, b=None):
 def linear_backward(dout, cache):
     """Returns dx (..., D), dW (D, M), db (M,) or None when there was no bias."""
     x, W, b_shape = cache
-    dx = dout @ W.T                                              # (..., D)
+    d2 = dout.reshape(-1, dout.shape[-1])                        # (N*..., M)
+    dx = (d2 @ W.T).reshape(x.shape)                             # (..., D)
     # every leading position used the same W: sum over all of them, as one matmul
-    dW = x.reshape(-1, x.shape[-1]).T @ dout.reshape(-1, dout.shape[-1])   # (D, M)
+    dW = x.reshape(-1, x.shape[-1]).T @ d2                       # (D, M)
     db = None if b_shape is None else unbroadcast(dout, b_shape)  # b broadcast over (...)
     return dx, dW, db
 

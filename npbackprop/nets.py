@@ -15,8 +15,7 @@ import numpy as np
 
 from npbackprop import layers, model
 from npbackprop.modules import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
-
-MODELS = ("mlp", "wavenet", "deep")
+from npbackprop.names import DEEP_LAYERS
 
 
 def wavenet(vocab_size, n_embd=24, n_hidden=128, block_size=8, *, rng, dtype=np.float32):
@@ -39,7 +38,7 @@ def wavenet(vocab_size, n_embd=24, n_hidden=128, block_size=8, *, rng, dtype=np.
     return Sequential(mods)
 
 
-def deep_mlp(vocab_size, n_embd=10, n_hidden=100, block_size=3, n_layers=5, *, rng,
+def deep_mlp(vocab_size, n_embd=10, n_hidden=100, block_size=3, n_layers=DEEP_LAYERS, *, rng,
              dtype=np.float32):
     """Part 3's deeper MLP: n_layers of Linear(bias=False) + BatchNorm1d + Tanh of n_hidden,
     then Linear(bias=False) + BatchNorm1d(V) whose gamma is scaled by 0.1."""
@@ -114,3 +113,41 @@ def sample(net, state, itos, block_size, *, rng, num_samples=20, max_len=50):
 
 def count_params(net):
     return sum(p.size for p in net.params.values())
+
+
+# -----------------------------------------------------------------------------
+# a run's state: parameters and running statistics, for the trainer
+
+def init_state(name, vocab_size, n_embd, n_hidden, block_size, *, rng, dtype=np.float32):
+    """A fresh run's {params..., running statistics...} (names.param_shapes' names)."""
+    net = build(name, vocab_size, n_embd, n_hidden, block_size, rng=rng, dtype=dtype)
+    return {**net.params, **net.buffers()}
+
+
+def bound(name, state, vocab_size, n_embd, n_hidden, block_size):
+    """The Sequential of model `name` using state's arrays as its parameters (no copy)."""
+    dtype = next(iter(state.values())).dtype
+    net = build(name, vocab_size, n_embd, n_hidden, block_size,
+                rng=np.random.default_rng(0), dtype=dtype)  # the draws are replaced below
+    net.set_params(state)
+    return net
+
+
+class Workspace:
+    """A run's state in one flat array (`flat`, for finiteness checks), `params` views into
+    it by name, and `net`, the Sequential bound to them."""
+
+    def __init__(self, name, state, vocab_size, n_embd, n_hidden, block_size):
+        dtype = next(iter(state.values())).dtype
+        self.flat = np.empty(sum(v.size for v in state.values()), dtype)
+        self.params, offset = {}, 0
+        for k, v in state.items():
+            self.params[k] = self.flat[offset:offset + v.size].reshape(v.shape)
+            self.params[k][...] = v
+            offset += v.size
+        self.net = bound(name, self.params, vocab_size, n_embd, n_hidden, block_size)
+
+
+def workspace_sgd_step(ws, Xb, Yb, lr):
+    """sgd_step on a Workspace: (loss as a float, finite)."""
+    return sgd_step(ws.net, ws.params, Xb, Yb, lr)
