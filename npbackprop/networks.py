@@ -1,7 +1,8 @@
 """Which network a run trains, by its config's `model`, for the trainer and a Run.
 
     mlp       part 4's MLP: model.py, trained by fast.py's step, calibrated after training
-    wavenet   part 5's hierarchical network (nets.wavenet), running statistics
+    wavenet   part 5's hierarchical network (nets.wavenet), running statistics,
+              trained by fast_wavenet.py's step (held equal to nets.sgd_step)
     deep      part 3's deep MLP (nets.deep_mlp), running statistics
 
 A run's params dict holds what it trains: for mlp the lecture's C, W1, ...;
@@ -11,7 +12,7 @@ and bnvar are part 4's calibration, and (1, 0) placeholders for the others.
 
 import numpy as np
 
-from npbackprop import fast, model, nets
+from npbackprop import fast, fast_wavenet, model, nets
 
 
 def _sizes(cfg, vocab_size):
@@ -27,15 +28,18 @@ def init_params(cfg, vocab_size, rng, dtype):
 
 
 def workspace(cfg, params, vocab_size):
-    """The training buffers: a fast.Workspace for mlp, a nets.Workspace otherwise."""
+    """The training buffers: fast.py's for mlp, fast_wavenet's, else nets.Workspace."""
     if cfg.model == "mlp":
         return fast.Workspace(params, cfg.batch_size)
+    if cfg.model == "wavenet":
+        return fast_wavenet.Workspace(params, *_sizes(cfg, vocab_size))
     return nets.Workspace(cfg.model, params, *_sizes(cfg, vocab_size))
 
 
 def sgd_step(cfg):
     """The step training runs: step(ws, Xb, Yb, lr) -> (loss, finite)."""
-    return fast.fast_sgd_step if cfg.model == "mlp" else nets.workspace_sgd_step
+    return {"mlp": fast.fast_sgd_step, "wavenet": fast_wavenet.fast_sgd_step}.get(
+        cfg.model, nets.workspace_sgd_step)
 
 
 def calibrate(cfg, params, X):

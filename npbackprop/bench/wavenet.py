@@ -13,17 +13,21 @@ import importlib
 
 import numpy as np
 
-from npbackprop import nets
+from npbackprop import fast_wavenet, nets
 from npbackprop.bench.harness import (LR, _no_log, machine_info, make_batches, pinned_threads,
                                       summarize, time_rounds)
 
-NUMPY = "npbackprop wavenet float32"
+NUMPY = "npbackprop fast wavenet float32"
 TORCH = "torch autograd wavenet float32"
 
 
-def _numpy_step(state, batches, dtype):
+def _numpy_step(state, batches, dtype, fast=True):
     V = state["0.weight"].shape[0]
-    ws = nets.Workspace("wavenet", {k: v.astype(dtype) for k, v in state.items()}, V, 24, 128, 8)
+    s = {k: v.astype(dtype) for k, v in state.items()}
+    if fast:
+        ws = fast_wavenet.Workspace(s, V, 24, 128, 8)
+        return lambda i, lr: fast_wavenet.fast_sgd_step(ws, *batches[i], lr)
+    ws = nets.Workspace("wavenet", s, V, 24, 128, 8)
     return lambda i, lr: nets.workspace_sgd_step(ws, *batches[i], lr)
 
 
@@ -46,7 +50,9 @@ def bench_wavenet(dataset, *, rounds=15, steps_per_round=100, warmup_rounds=1, t
                            * steps_per_round, seed)
     with pinned_threads(threads, tw) as notes:
         steps = {NUMPY: _numpy_step(state, batches, np.float32),
-                 "npbackprop wavenet float64": _numpy_step(state, batches, np.float64)}
+                 "npbackprop fast wavenet float64": _numpy_step(state, batches, np.float64),
+                 "npbackprop readable wavenet float32": _numpy_step(state, batches, np.float32,
+                                                                     fast=False)}
         if tw is not None:
             net = nets.bound("wavenet", state, dataset.vocab_size, 24, 128, 8)
             steps[TORCH] = tw.autograd(net, state, batches)
