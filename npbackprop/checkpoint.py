@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from npbackprop.errors import NpbackpropError
-from npbackprop.names import PARAM_NAMES
+from npbackprop.names import param_shapes
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.npz", "config.json", "metrics.json"
 DIAGNOSTICS_FILE = "diagnostics.npz"
 FIGURES = ("loss.png", "dlogits.png", "activations.png", "weight_gradients.png",
            "update_ratio.png")
-CHECKPOINT_KEYS = PARAM_NAMES + ("bnmean", "bnvar", "step", "losses", "rng_state", "config")
+# beside these, the arrays names.param_shapes lists for the run's model
+CHECKPOINT_KEYS = ("bnmean", "bnvar", "step", "losses", "rng_state", "config")
 # the files a run writes; a new run in a folder removes the old run's
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, DIAGNOSTICS_FILE) + FIGURES
 
@@ -187,9 +188,9 @@ def save_checkpoint(out_dir, state, bnmean, bnvar, run_config):
 
 
 def _expected_shapes(cfg):
-    V, E, H, T = (cfg[k] for k in ("vocab_size", "n_embd", "n_hidden", "block_size"))
-    return {"C": (V, E), "W1": (T * E, H), "b1": (H,), "W2": (H, V), "b2": (V,),
-            "bngain": (1, H), "bnbias": (1, H), "bnmean": (1, H), "bnvar": (1, H)}
+    # part 4 calibrates (1, H) statistics; parts 3 and 5 keep running ones among the params
+    calibrated = (1, cfg["n_hidden"] if cfg.get("model", "mlp") == "mlp" else 0)
+    return {**param_shapes(cfg), "bnmean": calibrated, "bnvar": calibrated}
 
 
 def validate(arrays, cfg, path):
@@ -209,7 +210,11 @@ def validate(arrays, cfg, path):
         refuse("its config holds sizes that are not counts")
     if not isinstance(cfg["vocab"], str) or len(cfg["vocab"]) != cfg["vocab_size"]:
         refuse(f"its vocabulary is not of vocab_size {cfg['vocab_size']} characters")
+    if cfg.get("model", "mlp") not in ("mlp", "wavenet", "deep"):
+        refuse(f"its model {cfg.get('model')!r} is not one npbackprop trains")
     for name, shape in _expected_shapes(cfg).items():
+        if name not in arrays:
+            refuse(f"it lacks {name}")
         a = arrays[name]
         if a.shape != shape or a.dtype != np.dtype(cfg["dtype"]):
             refuse(f"{name} is {a.dtype} {a.shape}, its config says {cfg['dtype']} {shape}")
@@ -250,6 +255,6 @@ def resume_state(arrays):
     """The RunState a checkpoint's arrays describe, its generator where it stopped."""
     rng = np.random.default_rng()
     rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
-    params = {k: arrays[k] for k in PARAM_NAMES}
+    params = {k: arrays[k] for k in param_shapes(json.loads(str(arrays["config"])))}
     return RunState(params, int(arrays["step"]), rng, list(arrays["losses"]),
                     float(arrays["seconds"]))

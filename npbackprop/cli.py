@@ -16,7 +16,7 @@ from npbackprop import __version__, checkpoint, data, datafile, plot, trainer
 from npbackprop import run as run_module
 from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
-from npbackprop.config import ConfigError
+from npbackprop.config import MODEL_DEFAULTS, ConfigError, defaults
 from npbackprop.console import run, say
 from npbackprop.diagnostics import Recorder
 from npbackprop.errors import NpbackpropError
@@ -30,9 +30,9 @@ DEFAULTS = trainer.Config()
 # train
 
 def add_train_parser(sub):
-    p = sub.add_parser("train", help="train the lecture's MLP with hand-written gradients "
-                       "(exercise 4)", description="Train the lecture's MLP (exercise 4). On "
-                       "--resume, settings not given on the command line come from the checkpoint.")
+    p = sub.add_parser("train", help="train a network with hand-written gradients (exercise 4)",
+                       description="Train the lecture's MLP (exercise 4), or with --model part 5's "
+                       "or 3's network. On --resume, settings not given come from the checkpoint.")
     p.add_argument("-i", "--input-file", metavar="FILE", help="names, one per line (default: "
                    "$NPBACKPROP_DATA, ./names.txt, ./data/names.txt, a source checkout's data/ "
                    "and ../shared/data/, the user cache ~/.cache/npbackprop/, else a download "
@@ -50,7 +50,8 @@ def add_train_parser(sub):
              "lr_decayed": ("--lr-decayed", "learning rate from --lr-decay-step on"),
              "lr_decay_step": ("--lr-decay-step", "step at which the learning rate decays"),
              "seed": ("--seed", "seed of the one random generator (init and minibatches)"),
-             "dtype": ("--dtype", "float32 or float64")}
+             "dtype": ("--dtype", "float32 or float64"),
+             "model": ("--model", "mlp (part 4), wavenet (part 5), deep (part 3): its sizes")}
     for f in fields(trainer.Config):
         flag, text = flags[f.name]
         names = ("-b", flag) if f.name == "batch_size" else (flag,)
@@ -58,6 +59,7 @@ def add_train_parser(sub):
                                                          else f.type.__name__]
         # None means "not given": the default, or on --resume the checkpoint's value
         config.add_argument(*names, dest=f.name, type=kind, default=None,
+                            choices=tuple(MODEL_DEFAULTS) if f.name == "model" else None,
                             metavar={int: "N", float: "LR", str: "NAME"}[kind],
                             help=f"{text} (default: {getattr(DEFAULTS, f.name)})")
     p.add_argument("--log-interval", type=int, default=10_000, metavar="STEPS",
@@ -80,7 +82,7 @@ def add_train_parser(sub):
 
 def _train_config(args):
     """Flags over defaults, or on --resume flags over the checkpoint's settings."""
-    base = asdict(DEFAULTS)
+    base = asdict(defaults(args.model or "mlp"))
     if args.resume:
         saved = run_module.saved_config(args.out_dir)
         base.update({k: saved[k] for k in base if k in saved})
@@ -132,8 +134,8 @@ def cmd_train(args):
         sizes = dataset.split_sizes
         say(f"data: {path}: {len(dataset.words):,} names, vocab {dataset.vocab_size}, "
             f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
-        say(f"model: n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size {cfg.block_size}, "
-            f"{cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
+        say(f"model: {cfg.model}, n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size "
+            f"{cfg.block_size}, {cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
         recorder = None if args.diagnostics is None else Recorder(args.diagnostics)
         try:
             run = trainer.train(cfg, dataset, folder, resume=args.resume,
@@ -147,11 +149,11 @@ def cmd_train(args):
         except ConfigError as e:
             raise NpbackpropError(e.with_flag()) from None
         m = run.metrics
-        say(f"after calibration: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}"
+        say(f"{'after calibration' if cfg.model == 'mlp' else 'running statistics'}: train "
+            f"{m['train_loss']:.4f}  val {m['val_loss']:.4f}"
             f"  test {m['test_loss']:.4f}  ({m['seconds']:.1f} s of training)")
         if args.plot or recorder is not None:
-            _write_figures(run, dataset, args.out_dir, loss=args.plot,
-                           diagnostics=recorder is not None)
+            _write_figures(run, dataset, args.out_dir, loss=args.plot, diagnostics=bool(recorder))
     if args.num_samples > 0:
         _print_samples(run, args.num_samples, SAMPLE_SEED)
     return 0
@@ -171,8 +173,7 @@ def add_plot_parser(sub):
                        "with --diagnostics also its part-3 figures (the run must have been "
                        "trained with --diagnostics). Needs matplotlib.")
     p.add_argument("-o", "--out-dir", default="out", help="the run's folder")
-    p.add_argument("-i", "--input-file", help="names file (default: the file the run was "
-                   "trained on, else found as for train)")
+    p.add_argument("-i", "--input-file", help="names file (default: the run's, else as train)")
     p.add_argument("--diagnostics", action="store_true", help="also the part-3 figures")
     p.set_defaults(func=cmd_plot)
 
@@ -230,8 +231,7 @@ def add_eval_parser(sub):
     p = sub.add_parser("eval", help="losses of a trained model over whole splits",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("-o", "--out-dir", default="out", help="the run's folder")
-    p.add_argument("-i", "--input-file", help="names file (default: the file the run was "
-                   "trained on, else found as for train)")
+    p.add_argument("-i", "--input-file", help="names file (default: the run's, else as train)")
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
     p.add_argument("--other-data", action="store_true", help="evaluate on data other than the "
                    "run's own, on purpose (the output says so)")

@@ -2,6 +2,7 @@
 
     cfg = Config()                          # n_embd 10, n_hidden 200, 200,000 steps, ...
     cfg = Config(max_steps=5000, n_hidden=100)
+    cfg = defaults("wavenet")               # part 5's network with its lecture's sizes
     validate(cfg)                           # ConfigError("batch_size must be at least 2 ...")
 
 A ConfigError names the field (batch_size) for Python callers; the command
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from npbackprop.errors import NpbackpropError
+from npbackprop.names import MODELS
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -33,6 +35,20 @@ class Config:
     lr_decay_step: int = 100_000
     seed: int = 2147483647
     dtype: str = "float32"
+    model: str = "mlp"
+
+
+# each network's lecture sizes and decay step (parts 5 and 3 decay at 150,000)
+MODEL_DEFAULTS = {"mlp": {},
+                  "wavenet": dict(n_embd=24, n_hidden=128, block_size=8, lr_decay_step=150_000),
+                  "deep": dict(n_embd=10, n_hidden=100, block_size=3, lr_decay_step=150_000)}
+
+
+def defaults(model: str = "mlp") -> "Config":
+    """The Config of a model's lecture run; Config(model=...) alone keeps part 4's sizes."""
+    if model not in MODEL_DEFAULTS:
+        raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {model!r}")
+    return Config(model=model, **MODEL_DEFAULTS[model])
 
 
 FIELDS = tuple(f.name for f in fields(Config))
@@ -77,6 +93,11 @@ def validate(cfg: Config) -> None:
         value = getattr(cfg, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ConfigError(name, f"must be a finite number above 0, got {value}")
+    if cfg.model not in MODELS:
+        raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+    if cfg.model == "wavenet" and (cfg.block_size < 2 or cfg.block_size & (cfg.block_size - 1)):
+        raise ConfigError("block_size", f"must be a power of 2 for the wavenet (it merges "
+                          f"pairs of neighbours), got {cfg.block_size}")
     if cfg.dtype not in DTYPES:
         raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
 

@@ -10,6 +10,8 @@ the size of the gradient itself.
 - check_layer(forward, backward, inputs): checks a forward/backward pair
   (layers.py's contract) against a seeded random upstream gradient; raises
   GradcheckError on failure
+- check_named(f, arrays, analytic): checks a dict of gradients (a Sequential's
+  {"3.weight": ...}) of a scalar f() that reads the arrays; raises likewise
 """
 
 from __future__ import annotations
@@ -173,6 +175,29 @@ def check_layer(forward: Callable, backward: Callable, inputs: Sequence, *,
             lambda: np.sum(forward(*inputs)[0] * dout), inputs[i], eps)
         result = compare(names[i], grads[i], numeric, atol=atol, rtol=rtol, eps=eps, seed=seed,
                          dtype=inputs[i].dtype)
+        if not result.ok:
+            raise GradcheckError(result)
+        results.append(result)
+    return results
+
+
+def check_named(f: Callable[[], float], arrays: dict, analytic: dict, *, seed=None,
+                eps: float = EPS, atol: float = ATOL, rtol: float = RTOL) -> list[GradResult]:
+    """Check analytic[name] against finite differences of f in arrays[name], for each name.
+
+    Inputs: f, called with no arguments, reads the float64 arrays (each is
+    perturbed in place and restored); analytic, a gradient per name of arrays.
+    Returns the list of GradResult; raises GradcheckError on the first failure,
+    a missing gradient included.
+    """
+    results = []
+    for name, x in arrays.items():
+        require_float64(name, x)
+        if name not in analytic:
+            raise GradcheckError(GradResult(name=name, shape=x.shape, dtype=str(x.dtype),
+                                            ok=False, problem="no gradient was returned"))
+        result = compare(name, analytic[name], numerical_gradient(f, x, eps), atol=atol,
+                         rtol=rtol, eps=eps, seed=seed, dtype=x.dtype)
         if not result.ok:
             raise GradcheckError(result)
         results.append(result)

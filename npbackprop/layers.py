@@ -59,65 +59,105 @@ def concat_backward(dembcat, cache):
 
 
 # -----------------------------------------------------------------------------
-# linear: out = x @ W + b
+# linear: out = x @ W + b, over the last axis of any (..., D) input
 
-def linear_forward(x, W, b):
-    """Inputs: x (N, D), W (D, M), b (M,). Returns out (N, M); cache is (x, W, b.shape)."""
-    return x @ W + b, (x, W, b.shape)
+def linear_forward(x, W, b=None):
+    """Inputs: x (..., D), W (D, M), b (M,) or None (part 5's Linear(bias=False)).
+
+    Returns out (..., M); cache is (x, W, b's shape or None).
+    """
+    # one 2-D matmul over all leading positions: numpy's stacked matmul would loop over them
+    out = (x.reshape(-1, x.shape[-1]) @ W).reshape(x.shape[:-1] + W.shape[1:])
+    if b is not None:
+        out = out + b
+    return out, (x, W, None if b is None else b.shape)
 
 
 def linear_backward(dout, cache):
-    """Returns dx (N, D), dW (D, M), db (M,)."""
+    """Returns dx (..., D), dW (D, M), db (M,) or None when there was no bias."""
     x, W, b_shape = cache
-    dx = dout @ W.T                 # (N, D)
-    dW = x.T @ dout                 # (D, M)
-    db = unbroadcast(dout, b_shape)  # b was broadcast over the batch
+    d2 = dout.reshape(-1, dout.shape[-1])                        # (N*..., M)
+    dx = (d2 @ W.T).reshape(x.shape)                             # (..., D)
+    # every leading position used the same W: sum over all of them, as one matmul
+    dW = x.reshape(-1, x.shape[-1]).T @ d2                       # (D, M)
+    db = None if b_shape is None else unbroadcast(dout, b_shape)  # b broadcast over (...)
     return dx, dW, db
 
 
 # -----------------------------------------------------------------------------
 # batchnorm, training mode: statistics of the batch itself
 
-def batchnorm_forward(x, gain, bias, eps=BN_EPS):
-    """Normalise each column by the batch mean and Bessel-corrected variance.
+def batchnorm_forward(x, gain, bias, eps=BN_EPS, axes=0):
+    """Normalise over `axes` by the batch mean and Bessel-corrected variance.
 
     Inputs:
-    - x: (N, H), N >= 2 (the variance divides by N - 1)
-    - gain, bias: (1, H) or (H,)
-    Returns (out, cache), out (N, H) = gain * (x - mean) / sqrt(var + eps) + bias;
-    cache is (raw, var_inv, gain, bias.shape), raw the normalised x (N, H).
+    - x: (N, H) with axes 0, or (N, T, H) with axes (0, 1) as part 5 does;
+      n = the product of those sides, n >= 2 (the variance divides by n - 1)
+    - gain, bias: broadcastable to x, e.g. (1, H), (H,) or (1, 1, H)
+    Returns (out, cache), out = gain * (x - mean) / sqrt(var + eps) + bias;
+    cache is (raw, var_inv, gain, bias.shape, axes, mean, var): raw the
+    normalised x, mean and var the batch's (kept dims), which running_update takes.
     """
-    n = x.shape[0]
-    mean = x.sum(0, keepdims=True) / n                       # (1, H)
-    diff = x - mean                                          # (N, H)
-    var = (diff * diff).sum(0, keepdims=True) / (n - 1)      # (1, H)
-    var_inv = (var + eps) ** -0.5                            # (1, H)
-    raw = diff * var_inv                                     # (N, H)
+    axes = _axes(axes)
+    n = _count(x.shape, axes)
+    mean = x.sum(axes, keepdims=True) / n                    # (1, H) or (1, 1, H)
+    diff = x - mean
+    var = (diff * diff).sum(axes, keepdims=True) / (n - 1)   # unbiased, like torch's x.var
+    var_inv = (var + eps) ** -0.5
+    raw = diff * var_inv
     out = gain * raw + bias
-    return out, (raw, var_inv, gain, bias.shape)
+    return out, (raw, var_inv, gain, bias.shape, axes, mean, var)
 
 
 def batchnorm_backward(dout, cache):
     """Exercise 3: the whole batchnorm backward in one expression.
 
-    Returns dx (N, H), dgain and dbias (their own shapes). The n/(n-1) is
-    Bessel's correction coming back through the variance.
+    n is the number of values each statistic averages (N, or N*T over (0, 1)).
+    Returns dx (x's shape), dgain and dbias (their own shapes). The n/(n-1)
+    is Bessel's correction coming back through the variance.
     """
-    raw, var_inv, gain, bias_shape = cache
-    n = dout.shape[0]
-    # both sums over the batch undo the broadcast of mean and variance
-    dx = gain * var_inv / n * (n * dout - dout.sum(0)
-                               - n / (n - 1) * raw * (dout * raw).sum(0))
-    dgain = unbroadcast(raw * dout, gain.shape)  # gain was broadcast over the batch
+    raw, var_inv, gain, bias_shape, axes, _, _ = cache
+    n = _count(dout.shape, axes)
+    # both sums over the normalised axes undo the broadcast of mean and variance
+    dx = gain * var_inv / n * (n * dout - dout.sum(axes, keepdims=True)
+                               - n / (n - 1) * raw * (dout * raw).sum(axes, keepdims=True))
+    dgain = unbroadcast(raw * dout, gain.shape)  # gain was broadcast over the batch (and T)
     dbias = unbroadcast(dout, bias_shape)
     return dx, dgain, dbias
+
+
+def running_update(mean, var, batch_mean, batch_var, momentum):
+    """Parts 3 and 5's buffers: new = (1 - momentum) * old + momentum * batch.
+
+    mean, var: the running buffers (H,) or (1, H); batch_mean, batch_var from
+    batchnorm_forward's cache. Returns (new_mean, new_var) in the buffers'
+    shapes and dtype; nothing is modified.
+    """
+    new_mean = (1 - momentum) * mean + momentum * batch_mean.reshape(mean.shape)
+    new_var = (1 - momentum) * var + momentum * batch_var.reshape(var.shape)
+    return new_mean.astype(mean.dtype, copy=False), new_var.astype(var.dtype, copy=False)
+
+
+def _axes(axes):
+    return (axes,) if isinstance(axes, int) else tuple(axes)
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    if n < 2:
+        raise ValueError(f"batchnorm over axes {axes} of shape {shape} averages {n} value; "
+                         f"the unbiased variance needs at least 2")
+    return n
 
 
 # -----------------------------------------------------------------------------
 # batchnorm, evaluation mode: given (calibrated) mean and variance
 
 def batchnorm_eval_forward(x, gain, bias, mean, var, eps=BN_EPS):
-    """out = gain * (x - mean) / sqrt(var + eps) + bias, all but x (1, H) or (H,).
+    """out = gain * (x - mean) / sqrt(var + eps) + bias; x (N, H) or (N, T, H), the rest
+    (H,), (1, H) or (1, 1, H): the calibrated or running statistics.
 
     cache is (raw, var_inv, gain, bias.shape, mean.shape, var.shape).
     """
@@ -137,6 +177,26 @@ def batchnorm_eval_backward(dout, cache):
     # d/dvar (var + eps)^-1/2 = -1/2 (var + eps)^-3/2 = -1/2 var_inv^3
     dvar = unbroadcast(-0.5 * draw * raw * var_inv * var_inv, var_shape)
     return dx, dgain, dbias, dmean, dvar
+
+
+# -----------------------------------------------------------------------------
+# flatten consecutive: part 5's FlattenConsecutive(k), k neighbours side by side
+
+def flatten_consecutive_forward(x, k):
+    """(N, T, E) -> (N, T/k, k*E), a view; squeezed to (N, k*E) when T/k == 1.
+
+    Raises ValueError if k does not divide T. cache is x.shape.
+    """
+    N, T, E = x.shape
+    if k < 1 or T % k:
+        raise ValueError(f"flatten_consecutive: k={k} does not divide T of shape {x.shape}")
+    out = x.reshape(N, T // k, k * E)
+    return (out[:, 0] if T // k == 1 else out), x.shape
+
+
+def flatten_consecutive_backward(dout, cache):
+    """(dx, None): dout back to x's shape (copied, never a view of dout); k is an integer."""
+    return dout.reshape(cache).copy(), None
 
 
 # -----------------------------------------------------------------------------

@@ -99,16 +99,29 @@ def logits_eval(params, bnmean, bnvar, X):
 
 def split_loss(params, bnmean, bnvar, X, Y, chunk=65536):
     """Mean cross-entropy over a whole split (M examples), as a Python float."""
+    return mean_loss(lambda Xc: logits_eval(params, bnmean, bnvar, Xc), X, Y, chunk)
+
+
+def mean_loss(logits_of, X, Y, chunk=65536):
+    """Mean cross-entropy of logits_of(X) (M, V) against Y, a chunk of rows at a time."""
     total = 0.0
     for i in range(0, X.shape[0], chunk):
-        loss, _ = layers.cross_entropy_forward(logits_eval(params, bnmean, bnvar, X[i:i + chunk]),
-                                               Y[i:i + chunk])
+        loss, _ = layers.cross_entropy_forward(logits_of(X[i:i + chunk]), Y[i:i + chunk])
         total += float(loss) * len(Y[i:i + chunk])
     return total / X.shape[0]
 
 
 def sample(params, bnmean, bnvar, itos, block_size, *, rng, num_samples=20, max_len=50):
     """Draw names as the lecture does: softmax, multinomial, until '.'.
+
+    Returns a list of num_samples strings (see sample_from).
+    """
+    return sample_from(lambda X: logits_eval(params, bnmean, bnvar, X), itos, block_size,
+                       rng=rng, num_samples=num_samples, max_len=max_len)
+
+
+def sample_from(logits_of, itos, block_size, *, rng, num_samples=20, max_len=50):
+    """Names from any network's evaluation logits_of(contexts (S, T)) -> (S, V).
 
     All samples advance together, one character per step; a name that has
     not ended after max_len characters is cut there, so sampling always ends.
@@ -118,7 +131,7 @@ def sample(params, bnmean, bnvar, itos, block_size, *, rng, num_samples=20, max_
     out = np.zeros((num_samples, max_len), dtype=np.int64)
     alive = np.ones(num_samples, dtype=bool)
     for t in range(max_len):
-        logits = logits_eval(params, bnmean, bnvar, context).astype(np.float64)
+        logits = logits_of(context).astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         cdf = np.cumsum(probs, axis=1)
         # inverse-cdf draw of one index per row: how many cdf entries lie below u

@@ -169,7 +169,8 @@ def run_figures(run, dataset=None, *, loss=True, diagnostics=False):
     if loss:
         figures["loss.png"] = loss_figure(run.losses, metrics=run.metrics,
                                           lr_decay_step=run.config.lr_decay_step)
-    if loss and dataset is not None:
+    # the dlogits picture comes from part 4's forward/backward (model.py)
+    if loss and dataset is not None and run.config.model == "mlp":
         Xb, Yb = example_batch(dataset, run.config.batch_size)
         acts = {}
         model.forward_backward(run.params, Xb, Yb, acts)

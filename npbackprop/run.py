@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import checkpoint, model
+from npbackprop import checkpoint, networks
 from npbackprop.checkpoint import DIAGNOSTICS_FILE, METRICS_FILE
 from npbackprop.config import Config, config_of
 from npbackprop.data import SPLITS, Dataset
-from npbackprop.names import PARAM_NAMES
+from npbackprop.names import param_shapes
 
 SAMPLE_SEED = 2147483647 + 10  # the lecture's sampling generator
 
@@ -27,7 +27,9 @@ SAMPLE_SEED = 2147483647 + 10  # the lecture's sampling generator
 class Run:
     """A trained model with its calibrated batchnorm statistics and its history.
 
-    params: {C, W1, b1, W2, b2, bngain, bnbias}; bnmean, bnvar (1, H);
+    params: {C, W1, b1, W2, b2, bngain, bnbias}; bnmean, bnvar (1, H); for the
+    models of parts 3 and 5 (config.model), nets.py's parameters and running
+    statistics by name, and bnmean, bnvar (1, 0) (see networks.py);
     losses: the minibatch loss of every step; metrics: the losses of each
     split after calibration (empty until evaluated); itos: the vocabulary;
     diagnostics: part 3's statistics (diagnostics.Recorder.arrays()) if recorded.
@@ -46,14 +48,15 @@ class Run:
 
     def sample(self, num_samples: int = 20, *, seed: int = SAMPLE_SEED,
                max_len: int = 50) -> list[str]:
-        """num_samples names drawn the lecture's way (model.sample) from `seed`."""
-        return model.sample(self.params, self.bnmean, self.bnvar, list(self.itos),
-                            self.config.block_size, rng=np.random.default_rng(seed),
-                            num_samples=num_samples, max_len=max_len)
+        """num_samples names drawn the lecture's way (model.sample_from) from `seed`."""
+        return networks.sample(self.config, self.params, self.bnmean, self.bnvar,
+                               list(self.itos), rng=np.random.default_rng(seed),
+                               num_samples=num_samples, max_len=max_len)
 
     def evaluate(self, dataset: Dataset, split: str = "val") -> float:
         """The mean cross-entropy of this run over a whole split of dataset."""
-        return model.split_loss(self.params, self.bnmean, self.bnvar, *dataset.split(split))
+        return networks.split_loss(self.config, self.params, self.bnmean, self.bnvar,
+                                   *dataset.split(split))
 
     def figures(self, dataset: Dataset | None = None, *, diagnostics: bool = False) -> dict:
         """{file name: matplotlib Figure}: the loss curve, dlogits for a batch of dataset,
@@ -88,7 +91,7 @@ def load_run(out_dir) -> Run:
     diag = None
     if (Path(out_dir) / DIAGNOSTICS_FILE).is_file() and metrics:
         diag = checkpoint.load_npz(Path(out_dir) / DIAGNOSTICS_FILE)
-    return Run(config_of(saved), {k: arrays[k] for k in PARAM_NAMES}, arrays["bnmean"],
+    return Run(config_of(saved), {k: arrays[k] for k in param_shapes(saved)}, arrays["bnmean"],
                arrays["bnvar"], arrays["losses"], tuple(saved["vocab"]), int(arrays["step"]),
                metrics, Path(out_dir), diag)
 

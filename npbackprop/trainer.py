@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import checkpoint, datafile, fast, model
+from npbackprop import checkpoint, datafile, networks
 from npbackprop.checkpoint import (CONFIG_FILE, DIAGNOSTICS_FILE, METRICS_FILE, MODEL_FILE,
                                    RunState, WriteError)
 from npbackprop.config import (DTYPES, RESUME_KEYS, Config, ConfigError,  # noqa: F401
@@ -112,7 +112,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         if resume or force:
             raise NpbackpropError("resume and force need an out_dir to find the run in")
         cfg = cfg or Config()
-        validate(cfg)
+        _validate(cfg, diagnostics)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         state = _fresh_state(cfg, dataset)
         return _loop(cfg, dataset, None, state, log, log_interval, checkpoint_interval, signals,
@@ -124,7 +124,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
             arrays, saved = checkpoint.read_checkpoint(folder.path)
             cfg = cfg or config_of(saved)
         cfg = cfg or Config()
-        validate(cfg)
+        _validate(cfg, diagnostics)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         if resume:
             state = _resume(folder.path, arrays, saved, cfg, dataset, log)
@@ -144,11 +144,16 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
             folder.release()
 
 
+def _validate(cfg, diagnostics):
+    validate(cfg)
+    if diagnostics is not None and cfg.model != "mlp":
+        raise NpbackpropError(f"diagnostics are recorded for the mlp model, not {cfg.model}")
+
+
 def _fresh_state(cfg, dataset):
     rng = np.random.default_rng(cfg.seed)
     try:
-        params = model.init_params(dataset.vocab_size, cfg.n_embd, cfg.n_hidden,
-                                   cfg.block_size, rng=rng, dtype=DTYPES[cfg.dtype])
+        params = networks.init_params(cfg, dataset.vocab_size, rng, DTYPES[cfg.dtype])
     except MemoryError:
         raise NpbackpropError(f"out of memory making the model: n_embd {cfg.n_embd}, n_hidden "
                               f"{cfg.n_hidden}, block_size {cfg.block_size} and a vocabulary "
@@ -184,7 +189,7 @@ def _progress(step, cfg, loss, rate, start_step):
 
 def _workspace(state, cfg, dataset):
     try:
-        return fast.Workspace(state.params, cfg.batch_size)
+        return networks.workspace(cfg, state.params, dataset.vocab_size)
     except MemoryError:
         raise NpbackpropError(f"out of memory making the training buffers: batch {cfg.batch_size}"
                               f", n_hidden {cfg.n_hidden}, a vocabulary of {dataset.vocab_size} "
@@ -213,7 +218,7 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
         state.seconds = seconds_before + time.perf_counter() - t0
         if out_dir is None:
             return
-        bnmean, bnvar = fast.calibrate(state.params, Xtr)
+        bnmean, bnvar = networks.calibrate(cfg, state.params, Xtr)
         if not checkpoint.all_finite([ws.flat, bnmean, bnvar]):
             raise Diverged(f"step {state.step}: the parameters or their batchnorm statistics "
                            f"are no longer finite; the learning rate is probably too high; "
@@ -233,7 +238,7 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
             lr = learning_rate(step, cfg)
             # minibatch, drawn uniformly with replacement from the training split
             ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
-            loss, finite = fast.fast_sgd_step(ws, Xtr[ix], Ytr[ix], lr)
+            loss, finite = networks.sgd_step(cfg)(ws, Xtr[ix], Ytr[ix], lr)
             if not finite:
                 raise Diverged(f"step {step}: the loss or a gradient is not finite (loss "
                                f"{loss}); the learning rate {lr} is probably too high; {kept()}")
@@ -266,7 +271,7 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
 
 def _finish(cfg, dataset, out_dir, state, kept, diagnostics=None):
     """Calibrate, evaluate each split, write metrics.json; a Run, or Diverged if not finite."""
-    bnmean, bnvar = fast.calibrate(state.params, dataset.Xtr)
+    bnmean, bnvar = networks.calibrate(cfg, state.params, dataset.Xtr)
     run = Run(cfg, {k: v.copy() for k, v in state.params.items()}, bnmean, bnvar,
               np.asarray(state.losses, dtype=np.float64), dataset.itos, state.step,
               out_dir=out_dir)

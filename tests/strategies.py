@@ -71,3 +71,15 @@ def arrays_from_seed(draw, shape, dtype=np.float64, scale=1.0):
     """A standard-normal array of `shape` from a drawn seed."""
     rng = np.random.default_rng(draw(seeds))
     return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+@st.composite
+def nd_sizes(draw):
+    """Part 5's shapes: N 2-6, k 1-3, T = k * (1-3) (T/k == 1, k == T occur), E, H 1-4."""
+    k = draw(st.integers(1, 3))
+    return dict(N=draw(st.integers(2, 6)), k=k, T=k * draw(st.integers(1, 3)),
+                E=draw(st.integers(1, 4)), H=draw(st.integers(1, 4)))
+
+
+# the shape of a batchnorm's gain and bias over (N, T, H): every form the lecture's broadcast takes
+bn_param_shapes = st.sampled_from(["H", "1H", "11H"])

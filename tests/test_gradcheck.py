@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from npbackprop import layers
-from npbackprop.gradcheck import (GradcheckError, check_layer, compare,
+from npbackprop.gradcheck import (GradcheckError, check_layer, check_named, compare,
                                   numerical_gradient)
 
 
@@ -16,14 +16,14 @@ def bn_inputs(seed=3, n=5, h=4):
 
 
 def bn_backward_no_variance_term(dout, cache):
-    raw, var_inv, gain, bias_shape = cache
+    raw, var_inv, gain, bias_shape = cache[:4]
     n = dout.shape[0]
     dx = gain * var_inv / n * (n * dout - dout.sum(0))  # the variance's path forgotten
     return dx, (raw * dout).sum(0, keepdims=True), dout.sum(0, keepdims=True)
 
 
 def bn_backward_n_for_n_minus_1(dout, cache):
-    raw, var_inv, gain, bias_shape = cache
+    raw, var_inv, gain, bias_shape = cache[:4]
     n = dout.shape[0]
     # Bessel's correction dropped on the way back: n/n instead of n/(n-1)
     dx = gain * var_inv / n * (n * dout - dout.sum(0) - raw * (dout * raw).sum(0))
@@ -118,3 +118,33 @@ def test_numerical_gradient_restores_input():
     g = numerical_gradient(lambda: np.sum(x ** 3), x)
     np.testing.assert_allclose(g, 3 * x0 ** 2, rtol=1e-8)
     np.testing.assert_array_equal(x, x0)
+
+
+def named_case(seed=4):
+    rng = np.random.default_rng(seed)
+    arrays = {"0.weight": rng.standard_normal((3, 2)), "1.bias": rng.standard_normal(2)}
+    x = rng.standard_normal((4, 3))
+    f = lambda: float(np.sum(np.tanh(x @ arrays["0.weight"] + arrays["1.bias"]) ** 2))  # noqa: E731
+    dpre = 2 * np.tanh(x @ arrays["0.weight"] + arrays["1.bias"]) * (
+        1 - np.tanh(x @ arrays["0.weight"] + arrays["1.bias"]) ** 2)
+    return f, arrays, {"0.weight": x.T @ dpre, "1.bias": dpre.sum(0)}
+
+
+def test_check_named_passes_right_gradients_and_names_each():
+    f, arrays, grads = named_case()
+    results = check_named(f, arrays, grads, seed=4)
+    assert [r.name for r in results] == ["0.weight", "1.bias"] and all(r.ok for r in results)
+
+
+@pytest.mark.parametrize("wrong", ["scaled", "missing", "float32"])
+def test_check_named_catches_a_wrong_or_missing_gradient(wrong):
+    f, arrays, grads = named_case()
+    if wrong == "scaled":
+        grads["1.bias"] = grads["1.bias"] * 1.01
+    elif wrong == "missing":
+        del grads["1.bias"]
+    else:
+        grads["1.bias"] = grads["1.bias"].astype(np.float32)
+    with pytest.raises(GradcheckError) as err:
+        check_named(f, arrays, grads, seed=4)
+    assert err.value.result.name == "1.bias"

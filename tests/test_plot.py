@@ -185,3 +185,4 @@ def test_update_ratio_is_the_step_actually_applied(runs):
         with np.errstate(divide="ignore"):  # b1: the fast step's db1 is exactly 0, -inf
             expected = np.log10(np.std(before[str(name)] - after) / np.std(after))
         assert run.diagnostics["ud"][1, j] == pytest.approx(expected, abs=1e-9), name
+

@@ -172,7 +172,7 @@ def test_unreadable_checkpoints_are_refused(tmp_path, content):
 
 def test_foreign_npz_is_refused(tmp_path):
     np.savez(tmp_path / "model.npz", weights=np.zeros(3))
-    with pytest.raises(NpbackpropError, match="not an npbackprop checkpoint: it lacks C"):
+    with pytest.raises(NpbackpropError, match="not an npbackprop checkpoint: it lacks bnmean"):
         checkpoint.read_checkpoint(tmp_path)
 
 

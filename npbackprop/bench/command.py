@@ -3,6 +3,7 @@
     npbackprop bench                        # the side-by-side table and the BLAS-thread table
     npbackprop bench --scaling --full-run   # also the size sweep and the default 200k-step run
     npbackprop bench --only scaling --json scaling.json
+    npbackprop bench --only wavenet         # part 5's step against eager torch autograd
 
 The cli wires it in with `command.add_parser(sub)`; `main(argv)` runs it
 on its own (the scripts in benchmarks/ do). The measuring lives in
@@ -15,11 +16,11 @@ import sys
 from pathlib import Path
 
 from npbackprop import data, datafile
-from npbackprop.bench import harness, tables
+from npbackprop.bench import harness, tables, wavenet
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
-PARTS = ("step", "threads", "scaling", "full-run")
+PARTS = ("step", "threads", "scaling", "full-run", "wavenet")
 DEFAULT_PARTS = ("step", "threads")
 
 
@@ -108,6 +109,12 @@ def _run_parts(args, dataset, results, log):
                                     steps_per_round=max(1, args.steps_per_round // 10),
                                     threads=args.threads, log=log)
             text = tables.format_scaling_table(r)
+        elif part == "wavenet":
+            r = wavenet.bench_wavenet(data.load_dataset(dataset.path, 8), rounds=args.rounds,
+                                      steps_per_round=max(1, args.steps_per_round // 2),
+                                      warmup_rounds=args.warmup_rounds, threads=args.threads,
+                                      use_torch=not args.no_torch, log=log)
+            text = wavenet.format_wavenet_table(r)
         else:
             say(f"training {args.max_steps or 200_000:,} steps...")
             r = tables.bench_full_run(dataset, max_steps=args.max_steps, threads=args.threads,

@@ -1,0 +1,136 @@
+"""Part 5's training step, fast: nets.sgd_step for the wavenet, rearranged.
+
+    ws = Workspace(state, vocab_size, n_embd, n_hidden, block_size)
+    loss, finite = fast_sgd_step(ws, Xb, Yb, lr)    # the same numbers as nets.sgd_step
+
+The readable network (nets.wavenet, modules.py, layers.py) stays the
+reference; tests hold this step equal to it. The tricks, each named where used:
+- flat rows: a stage's (N, T', H) activation is kept as (N*T', H). Batchnorm
+  over dims (0, 1) is then batchnorm over rows, and FlattenConsecutive(2) a
+  reshape to (N*T'/2, 2H): every matmul is one 2-D BLAS call.
+- first-layer tables: the first Linear sees two embeddings side by side, so
+  x @ W = C[a] @ W[:E] + C[b] @ W[E:]; the products C @ W[:E] and C @ W[E:]
+  (V, H) are computed once and gathered. Its backward sums dh into those
+  tables with one one-hot matmul, and dW and dC come from (V, H) arrays.
+- one flat buffer: parameters, then running statistics, in one array; the
+  gradients in another of the same layout, so SGD is one `flat -= lr * gflat`
+  and the finiteness check one dot product.
+"""
+
+import math
+
+import numpy as np
+
+from npbackprop.layers import BN_EPS
+from npbackprop.nets import Workspace as _ReadableWorkspace
+
+
+class Workspace(_ReadableWorkspace):
+    """The state in one flat array (params first, then running statistics), the gradients
+    in `gflat` laid out as the params, and the stage structure of the network."""
+
+    def __init__(self, state, vocab_size, n_embd, n_hidden, block_size, momentum=0.1):
+        super().__init__("wavenet", state, vocab_size, n_embd, n_hidden, block_size)
+        names = list(self.net.params)
+        self.n_params = sum(self.params[k].size for k in names)
+        self.gflat = np.zeros(self.n_params, self.flat.dtype)
+        self.grads, offset = {}, 0
+        for k in names:
+            self.grads[k] = self.gflat[offset:offset + self.params[k].size].reshape(
+                self.params[k].shape)
+            offset += self.params[k].size
+        self.stages = [(f"{i}.weight", f"{i + 1}.gamma", f"{i + 1}.beta",
+                        f"{i + 1}.running_mean", f"{i + 1}.running_var")
+                       for i in range(2, len(self.net.modules) - 1, 4)]
+        self.out = f"{len(self.net.modules) - 1}."
+        self.E, self.V, self.momentum = n_embd, vocab_size, momentum
+        self.eye = np.eye(2 * vocab_size, dtype=self.flat.dtype)   # one-hot rows, by lookup
+
+
+def _batchnorm_tanh(x, gain, bias):
+    """Batchnorm over the rows of x (M, H), Bessel-corrected, then tanh; as layers.py."""
+    n = x.shape[0]
+    mean = x.sum(0) / n
+    diff = x - mean
+    var = (diff * diff).sum(0) / (n - 1)
+    var_inv = (var + BN_EPS) ** -0.5
+    raw = diff * var_inv
+    h = np.tanh(gain * raw + bias)
+    return h, (raw, var_inv, mean, var)
+
+
+def _tanh_batchnorm_backward(dh, h, gain, cache):
+    """Through tanh, then exercise 3's fused batchnorm backward: (dx, dgain, dbias)."""
+    raw, var_inv, _, _ = cache
+    n = dh.shape[0]
+    dpre = (1.0 - h * h) * dh
+    dbias = dpre.sum(0)
+    dgain = (raw * dpre).sum(0)
+    dx = (gain * var_inv / n) * (n * dpre - dbias - (n / (n - 1)) * raw * dgain)
+    return dx, dgain, dbias
+
+
+def fast_sgd_step(ws, Xb, Yb, lr):
+    """One SGD step on ws, then the running statistics; nothing changes if not finite.
+
+    Inputs: Xb int (N, T), Yb int (N,), lr. Returns (loss as a float, finite).
+    """
+    p, g, E, V = ws.params, ws.grads, ws.E, ws.V
+    N = Xb.shape[0]
+    C = p["0.weight"]                                              # (V, E)
+    W1 = p[ws.stages[0][0]]                                        # (2E, H)
+    # first-layer tables: one product per half of W1, gathered by the pair's characters
+    left, right = C @ W1[:E], C @ W1[E:]                           # (V, H) each
+    a, b = Xb[:, 0::2].reshape(-1), Xb[:, 1::2].reshape(-1)        # (N*T/2,)
+    x = left[a] + right[b]                                         # flat rows (N*T/2, H)
+    saved, h = [], None
+    for s, (w, gam, bet, _, _) in enumerate(ws.stages):
+        if s > 0:
+            # FlattenConsecutive(2) of flat rows is a reshape; then the Linear, no bias
+            x_in = h.reshape(-1, 2 * h.shape[1])                   # (M/2, 2H)
+            x = x_in @ p[w]
+        else:
+            x_in = None
+        h, cache = _batchnorm_tanh(x, p[gam], p[bet])
+        saved.append((x_in, h, cache))
+    logits = h @ p[ws.out + "weight"] + p[ws.out + "bias"]         # (N, V)
+
+    # cross-entropy and its fused backward (exercise 2)
+    norm = logits - logits.max(1, keepdims=True)
+    counts = np.exp(norm)
+    counts_sum = counts.sum(1, keepdims=True)
+    rows = np.arange(N)
+    loss = float(np.log(counts_sum[:, 0]).sum() - norm[rows, Yb].sum()) / N
+    dlogits = counts / counts_sum
+    dlogits[rows, Yb] -= 1.0
+    dlogits /= N
+
+    np.matmul(h.T, dlogits, out=g[ws.out + "weight"])
+    dlogits.sum(0, out=g[ws.out + "bias"])
+    dh = dlogits @ p[ws.out + "weight"].T                          # (N, H)
+    for s in reversed(range(len(ws.stages))):
+        w, gam, bet, _, _ = ws.stages[s]
+        x_in, h, cache = saved[s]
+        dx, g[gam][...], g[bet][...] = _tanh_batchnorm_backward(dh, h, p[gam], cache)
+        if s > 0:
+            np.matmul(x_in.T, dx, out=g[w])
+            dh = (dx @ p[w].T).reshape(-1, dx.shape[1])            # back to flat rows
+    # first-layer tables, backward: dx summed into rows a of dleft and b of dright at once
+    onehot = ws.eye[a] + ws.eye[b + V]                             # (M, 2V): a 1 at a, at V+b
+    dtables = onehot.T @ dx                                        # (2V, H): dleft; dright
+    dleft, dright = dtables[:V], dtables[V:]
+    np.matmul(C.T, dleft, out=g[w][:E])
+    np.matmul(C.T, dright, out=g[w][E:])
+    g["0.weight"][...] = dleft @ W1[:E].T + dright @ W1[E:].T
+
+    # a nan or inf anywhere in the gradients makes their sum nan or inf
+    finite = math.isfinite(loss) and math.isfinite(float(ws.gflat.sum()))
+    if finite:
+        ws.flat[:ws.n_params] -= lr * ws.gflat
+        m = ws.momentum
+        for (_, _, _, rm, rv), (_, _, (_, _, mean, var)) in zip(ws.stages, saved):
+            p[rm] *= 1 - m
+            p[rm] += m * mean
+            p[rv] *= 1 - m
+            p[rv] += m * var
+    return loss, finite

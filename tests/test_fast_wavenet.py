@@ -1,0 +1,53 @@
+"""The fast part-5 step is nets.sgd_step's step: same losses, parameters and statistics."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from npbackprop import fast_wavenet, nets
+from strategies import seeds
+
+
+def pair(seed, V, E, H, T, dtype):
+    state = nets.init_state("wavenet", V, E, H, T, rng=np.random.default_rng(seed), dtype=dtype)
+    return (fast_wavenet.Workspace(state, V, E, H, T),
+            nets.Workspace("wavenet", state, V, E, H, T))
+
+
+@given(seed=seeds, N=st.integers(2, 6), T=st.sampled_from([2, 4, 8]), E=st.integers(1, 4),
+       H=st.integers(1, 5), V=st.integers(2, 6))
+def test_fast_step_equals_the_readable_step_in_float64(seed, N, T, E, H, V):
+    fast, readable = pair(seed, V, E, H, T, np.float64)
+    rng = np.random.default_rng(seed + 1)
+    for _ in range(3):
+        Xb, Yb = rng.integers(0, V, (N, T)), rng.integers(0, V, N)
+        Xb[0, 0] = (Xb[1, 0] + 1) % V
+        lf, ff = fast_wavenet.fast_sgd_step(fast, Xb, Yb, 0.1)
+        lr_, fr = nets.workspace_sgd_step(readable, Xb, Yb, 0.1)
+        assert ff == fr and lf == pytest.approx(lr_, rel=1e-12)
+    for k, v in readable.params.items():
+        np.testing.assert_allclose(fast.params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_fast_step_in_float32_stays_close_and_float32(real_dataset):
+    fast, readable = pair(0, 27, 24, 128, 8, np.float32)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        Xb, Yb = rng.integers(0, 27, (32, 8)), rng.integers(0, 27, 32)
+        lf, _ = fast_wavenet.fast_sgd_step(fast, Xb, Yb, 0.1)
+        lr_, _ = nets.workspace_sgd_step(readable, Xb, Yb, 0.1)
+        assert lf == pytest.approx(lr_, rel=1e-5)
+    for k, v in readable.params.items():
+        assert fast.params[k].dtype == np.float32
+        np.testing.assert_allclose(fast.params[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_a_non_finite_step_changes_nothing():
+    fast, _ = pair(1, 5, 2, 3, 4, np.float64)
+    fast.params[fast.out + "weight"][0, 0] = np.inf
+    before = fast.flat.copy()
+    loss, finite = fast_wavenet.fast_sgd_step(fast, np.zeros((3, 4), int) + [[0, 1, 2, 3]],
+                                              np.array([0, 1, 2]), 0.1)
+    assert not finite
+    np.testing.assert_array_equal(fast.flat, before)
