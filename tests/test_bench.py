@@ -10,7 +10,7 @@ import pytest
 
 from npbackprop import data, fast, model
 from npbackprop.bench import command as bench_cmd
-from npbackprop.bench import harness, tables
+from npbackprop.bench import harness, loop, tables
 from npbackprop.names import PARAM_NAMES
 
 FEW = dict(rounds=2, steps_per_round=3, warmup_rounds=1)
@@ -158,3 +158,11 @@ def test_scripts_show_help(script):
     done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and f"usage: {script}" in done.stdout
+
+
+def test_loop_table(dataset):
+    result = loop.bench_loop(dataset, rounds=1, steps=20)
+    assert result["step_us"] > 0 and result["train_us"] > 0
+    assert len(result["rounds_us"]["step"]) == len(result["rounds_us"]["train"]) == 1
+    assert "loop overhead" in loop.format_loop_table(result)
+    json.dumps(result)

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 from npbackprop import data, datafile
-from npbackprop.bench import harness, tables
+from npbackprop.bench import harness, loop, tables
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
-PARTS = ("step", "threads", "scaling", "full-run")
+PARTS = ("step", "threads", "loop", "scaling", "full-run")
 DEFAULT_PARTS = ("step", "threads")
 
 
@@ -103,6 +103,10 @@ def _run_parts(args, dataset, results, log):
             r = tables.bench_threads(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 4), log=log)
             text = tables.format_threads_table(r)
+        elif part == "loop":
+            r = loop.bench_loop(dataset, rounds=max(1, args.rounds // 3),
+                                steps=25 * args.steps_per_round, threads=args.threads, log=log)
+            text = loop.format_loop_table(r)
         elif part == "scaling":
             r = tables.bench_scaling(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 10),
