@@ -104,8 +104,8 @@ def _run_parts(args, dataset, results, log):
                                     steps_per_round=max(1, args.steps_per_round // 4), log=log)
             text = tables.format_threads_table(r)
         elif part == "loop":
-            r = loop.bench_loop(dataset, rounds=max(1, args.rounds // 3),
-                                steps=25 * args.steps_per_round, threads=args.threads, log=log)
+            r = loop.bench_loop(dataset, rounds=args.rounds, steps=10 * args.steps_per_round,
+                                threads=args.threads, log=log)
             text = loop.format_loop_table(r)
         elif part == "scaling":
             r = tables.bench_scaling(dataset, rounds=args.rounds,
