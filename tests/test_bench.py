@@ -10,7 +10,7 @@ import pytest
 
 from npbackprop import data, fast, model
 from npbackprop.bench import command as bench_cmd
-from npbackprop.bench import harness, loop, tables
+from npbackprop.bench import compare, harness, loop, tables
 from npbackprop.names import PARAM_NAMES
 
 FEW = dict(rounds=2, steps_per_round=3, warmup_rounds=1)
@@ -166,3 +166,24 @@ def test_loop_table(dataset):
     assert len(result["rounds_us"]["step"]) == len(result["rounds_us"]["train"]) == 1
     assert "loop overhead" in loop.format_loop_table(result)
     json.dumps(result)
+
+
+def test_compiled_table_runs_the_same_training(dataset, no_torch):
+    pytest.importorskip("jax")
+    result = compare.bench_compiled(dataset, rounds=1)
+    names = list(result["variants"])
+    assert names[0] == compare.NP and "jax jit + lax.scan, 1000 steps a call" in names
+    for v in result["variants"].values():
+        # same parameters, same minibatches: the first chunk's losses agree (float32)
+        assert v["first_chunk_max_loss_diff"] < 1e-4 and v["median_us"] > 0
+    assert any("torch" in n for n in result["notes"])
+    assert "lax.scan" in compare.format_compiled(result)
+    json.dumps(result)
+
+
+def test_compiled_table_without_jax(dataset, monkeypatch, no_torch):
+    monkeypatch.setitem(sys.modules, "jax", None)
+    monkeypatch.delitem(sys.modules, "npbackprop.bench.jax_variants", raising=False)
+    result = compare.bench_compiled(dataset, rounds=1)
+    assert list(result["variants"]) == [compare.NP]
+    assert any("jax is not installed" in n for n in result["notes"])

@@ -64,14 +64,17 @@ def test_no_import_cycle():
 @pytest.mark.parametrize("name", sorted(set(modules()) - {"npbackprop.__main__"}))
 def test_each_module_imports_alone_without_torch(name):
     # a fresh interpreter, as `python -c "import npbackprop.X"`; only the bench's torch
-    # variants may bring torch in
-    code = f"import sys, {name}; print('torch' in sys.modules)"
+    # variants may bring torch in, and only the bench's jax variants jax
+    code = f"import sys, {name}; print('torch' in sys.modules, 'jax' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=PACKAGE.parent)
-    if name == "npbackprop.bench.torch_variants" and "No module named 'torch'" in done.stderr:
-        pytest.skip("torch not installed")
+    for lib in ("torch", "jax"):
+        if name == f"npbackprop.bench.{lib}_variants" and f"No module named '{lib}'" in \
+                done.stderr:
+            pytest.skip(f"{lib} not installed")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(name == "npbackprop.bench.torch_variants")
+    assert done.stdout.split() == [str(name == "npbackprop.bench.torch_variants"),
+                                   str(name == "npbackprop.bench.jax_variants")]
 
 
 def test_modules_are_small():

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 from npbackprop import data, datafile
-from npbackprop.bench import harness, loop, tables
+from npbackprop.bench import compare, harness, loop, tables
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
-PARTS = ("step", "threads", "loop", "scaling", "full-run")
+PARTS = ("step", "threads", "loop", "compiled", "scaling", "full-run")
 DEFAULT_PARTS = ("step", "threads")
 
 
@@ -107,6 +107,10 @@ def _run_parts(args, dataset, results, log):
             r = loop.bench_loop(dataset, rounds=args.rounds, steps=10 * args.steps_per_round,
                                 threads=args.threads, log=log)
             text = loop.format_loop_table(r)
+        elif part == "compiled":
+            r = compare.bench_compiled(dataset, rounds=max(3, args.rounds // 2),
+                                       threads=args.threads, use_torch=not args.no_torch, log=log)
+            text = compare.format_compiled(r)
         elif part == "scaling":
             r = tables.bench_scaling(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 10),
