@@ -187,3 +187,16 @@ def test_compiled_table_without_jax(dataset, monkeypatch, no_torch):
     result = compare.bench_compiled(dataset, rounds=1)
     assert list(result["variants"]) == [compare.NP]
     assert any("jax is not installed" in n for n in result["notes"])
+
+
+def test_compiled_full_run(dataset, no_torch):
+    pytest.importorskip("jax")
+    result = compare.bench_compiled_full_run(dataset, max_steps=30)
+    rows = result["rows"]
+    assert set(rows) == {"npbackprop train", "jax jit + lax.scan"}
+    assert rows["npbackprop train"]["ratio_to_npbackprop"] == 1.0
+    # the same 30 steps on the same batches: the last losses agree
+    assert rows["jax jit + lax.scan"]["last_loss"] == \
+        pytest.approx(rows["npbackprop train"]["last_loss"], rel=1e-4)
+    assert "whole training time" in compare.format_compiled_full_run(result)
+    json.dumps(result)

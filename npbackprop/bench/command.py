@@ -19,7 +19,7 @@ from npbackprop.bench import compare, harness, loop, tables
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
-PARTS = ("step", "threads", "loop", "compiled", "scaling", "full-run")
+PARTS = ("step", "threads", "loop", "compiled", "scaling", "full-run", "compiled-full-run")
 DEFAULT_PARTS = ("step", "threads")
 
 
@@ -111,6 +111,11 @@ def _run_parts(args, dataset, results, log):
             r = compare.bench_compiled(dataset, rounds=max(3, args.rounds // 2),
                                        threads=args.threads, use_torch=not args.no_torch, log=log)
             text = compare.format_compiled(r)
+        elif part == "compiled-full-run":
+            r = compare.bench_compiled_full_run(dataset, max_steps=args.max_steps or 200_000,
+                                                threads=args.threads,
+                                                use_torch=not args.no_torch, log=log)
+            text = compare.format_compiled_full_run(r)
         elif part == "scaling":
             r = tables.bench_scaling(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 10),

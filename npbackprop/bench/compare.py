@@ -102,3 +102,67 @@ def format_compiled(result):
                      f"{v['ratio_to_npbackprop']:7.2f} {v['first_chunk_max_loss_diff']:9.1e}")
     lines += [f"note: {n}" for n in result["notes"]]
     return "\n".join(lines)
+
+
+def bench_compiled_full_run(dataset, *, max_steps=200_000, torch_steps=20_000, threads=1,
+                            use_torch=True, log=_no_log):
+    """Whole training time of the default run: npbackprop train, the JAX scan loop, torch.
+
+    npbackprop: trainer.train in memory (wall of the call: init, the loop,
+    calibration and the split losses; and the loop's own seconds). JAX: its
+    compilation, then every chunk drawn by batches.draw_chunk and run by one
+    scan call. Eager torch autograd is slow, so it runs `torch_steps` steps and
+    its time is scaled to max_steps (said in the result).
+    """
+    cfg = trainer.Config(max_steps=max_steps)
+    params = model.init_params(dataset.vocab_size, cfg.n_embd, cfg.n_hidden, cfg.block_size,
+                               rng=np.random.default_rng(cfg.seed), dtype=np.float32)
+    jv, why_jax = load_jax_variants()
+    tv, why_torch = load_torch_variants() if use_torch else (None, "torch not requested")
+    out = {"max_steps": max_steps, "threads": threads, "rows": {}}
+    with pinned_threads(threads, tv) as notes:
+        t0 = time.perf_counter()
+        run = trainer.train(cfg, dataset)
+        out["rows"]["npbackprop train"] = {
+            "seconds": time.perf_counter() - t0, "loop_seconds": run.metrics["seconds"],
+            "val_loss": run.metrics["val_loss"], "last_loss": float(run.losses[-1])}
+        log(f"npbackprop train: {out['rows']['npbackprop train']['seconds']:.1f} s")
+        for name, steps, make in (("jax jit + lax.scan", max_steps, jv and jv.scan_steps),
+                                  ("torch autograd (eager)", torch_steps,
+                                   tv and tv.autograd_stream)):
+            if make is None:
+                continue
+            t0 = time.perf_counter()
+            step = make(params)
+            last = None
+            for k in range(-(-steps // batches.CHUNK)):
+                Xc, Yc = batches.draw_chunk(dataset.Xtr, dataset.Ytr, cfg.seed, k,
+                                            cfg.batch_size)
+                n = min(batches.CHUNK, steps - k * batches.CHUNK)
+                lr = trainer.learning_rate(k * batches.CHUNK, cfg)
+                if name.startswith("jax"):
+                    last = float(step(Xc[:n], Yc[:n], np.float32(lr))[-1])
+                else:
+                    last = [step(Xb, Yb, lr) for Xb, Yb in zip(Xc[:n], Yc[:n])][-1]
+            dt = time.perf_counter() - t0
+            out["rows"][name] = {"seconds": dt * max_steps / steps, "steps_run": steps,
+                                 "last_loss": last}
+            log(f"{name}: {dt:.1f} s for {steps:,} steps")
+    ref = out["rows"]["npbackprop train"]["seconds"]
+    for row in out["rows"].values():
+        row["ratio_to_npbackprop"] = row["seconds"] / ref
+    out["notes"] = [n for n in (why_jax, why_torch) if n] + notes
+    return out
+
+
+def format_compiled_full_run(result):
+    lines = [f"whole training time, {result['max_steps']:,} steps, {result['threads']} "
+             f"thread(s), float32",
+             f"{'variant':28s} {'seconds':>8s} {'x npbp':>7s} {'last loss':>9s}"]
+    for name, r in result["rows"].items():
+        scaled = (f"  (from {r['steps_run']:,} steps, scaled)"
+                  if r.get("steps_run", result["max_steps"]) != result["max_steps"] else "")
+        lines.append(f"{name:28s} {r['seconds']:8.1f} {r['ratio_to_npbackprop']:7.2f} "
+                     f"{r['last_loss']:9.4f}{scaled}")
+    lines += [f"note: {n}" for n in result["notes"]]
+    return "\n".join(lines)
