@@ -4,9 +4,10 @@
     run = train(Config(), dataset, "out")                 # also writes out/model.npz, ...
     run = train(out_dir="out", resume=True)               # the run in out/, continued
 
-One numpy Generator, seeded from cfg.seed, draws the initial parameters and
-then every minibatch; it is saved with each checkpoint, so a resumed run
-continues exactly where the interrupted one stopped. A resumed run is the run
+A numpy Generator seeded from cfg.seed draws the initial parameters; the
+minibatches come from batches.py, a chunk of steps at a time, each chunk
+from its own generator seeded from (cfg.seed, chunk), so a resumed run
+continues exactly where the interrupted one stopped, at any step. A resumed run is the run
 that was started: its settings come from the checkpoint (a larger max_steps
 extends it). A run stops as diverged when a loss or gradient is not finite,
 or when the loss exceeds EXPLODE_FACTOR times its first step's loss; no
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import checkpoint, datafile, networks
+from npbackprop import batches, checkpoint, datafile, networks
 from npbackprop.checkpoint import (CONFIG_FILE, DIAGNOSTICS_FILE, METRICS_FILE, MODEL_FILE,
                                    RunState, WriteError)
 from npbackprop.config import (DTYPES, RESUME_KEYS, Config, ConfigError,  # noqa: F401
@@ -231,14 +232,17 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
 
     # overflow is detected below and reported with its step; numpy's warnings would only add noise
     with _SignalFlag(signals) as stop, np.errstate(over="ignore", invalid="ignore"):
-        for step in range(state.step, cfg.max_steps):
+        # each step's minibatch, drawn uniformly with replacement from the training split
+        # (a chunk of steps at a time: batches.py)
+        draws = batches.minibatches(Xtr, Ytr, cfg.seed, cfg.batch_size, state.step,
+                                    cfg.max_steps)
+        sgd_step = networks.sgd_step(cfg)  # the model's hand-written step, in place on ws
+        for step, (Xb, Yb) in zip(range(state.step, cfg.max_steps), draws):
             if stop.signum is not None:
                 save_checkpoint()
                 raise Interrupted(stop.signum, step, out_dir)
             lr = learning_rate(step, cfg)
-            # minibatch, drawn uniformly with replacement from the training split
-            ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
-            loss, finite = networks.sgd_step(cfg)(ws, Xtr[ix], Ytr[ix], lr)
+            loss, finite = sgd_step(ws, Xb, Yb, lr)
             if not finite:
                 raise Diverged(f"step {step}: the loss or a gradient is not finite (loss "
                                f"{loss}); the learning rate {lr} is probably too high; {kept()}")

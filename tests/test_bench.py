@@ -10,7 +10,7 @@ import pytest
 
 from npbackprop import data, fast, model
 from npbackprop.bench import command as bench_cmd
-from npbackprop.bench import harness, tables
+from npbackprop.bench import compare, harness, loop, tables
 from npbackprop.names import PARAM_NAMES
 
 FEW = dict(rounds=2, steps_per_round=3, warmup_rounds=1)
@@ -158,3 +158,45 @@ def test_scripts_show_help(script):
     done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and f"usage: {script}" in done.stdout
+
+
+def test_loop_table(dataset):
+    result = loop.bench_loop(dataset, rounds=1, steps=20)
+    assert result["step_us"] > 0 and result["train_us"] > 0
+    assert len(result["rounds_us"]["step"]) == len(result["rounds_us"]["train"]) == 1
+    assert "loop overhead" in loop.format_loop_table(result)
+    json.dumps(result)
+
+
+def test_compiled_table_runs_the_same_training(dataset, no_torch):
+    pytest.importorskip("jax")
+    result = compare.bench_compiled(dataset, rounds=1)
+    names = list(result["variants"])
+    assert names[0] == compare.NP and "jax jit + lax.scan, 1000 steps a call" in names
+    for v in result["variants"].values():
+        # same parameters, same minibatches: the first chunk's losses agree (float32)
+        assert v["first_chunk_max_loss_diff"] < 1e-4 and v["median_us"] > 0
+    assert any("torch" in n for n in result["notes"])
+    assert "lax.scan" in compare.format_compiled(result)
+    json.dumps(result)
+
+
+def test_compiled_table_without_jax(dataset, monkeypatch, no_torch):
+    monkeypatch.setitem(sys.modules, "jax", None)
+    monkeypatch.delitem(sys.modules, "npbackprop.bench.jax_variants", raising=False)
+    result = compare.bench_compiled(dataset, rounds=1)
+    assert list(result["variants"]) == [compare.NP]
+    assert any("jax is not installed" in n for n in result["notes"])
+
+
+def test_compiled_full_run(dataset, no_torch):
+    pytest.importorskip("jax")
+    result = compare.bench_compiled_full_run(dataset, max_steps=30)
+    rows = result["rows"]
+    assert set(rows) == {"npbackprop train", "jax jit + lax.scan"}
+    assert rows["npbackprop train"]["ratio_to_npbackprop"] == 1.0
+    # the same 30 steps on the same batches: the last losses agree
+    assert rows["jax jit + lax.scan"]["last_loss"] == \
+        pytest.approx(rows["npbackprop train"]["last_loss"], rel=1e-4)
+    assert "whole training time" in compare.format_compiled_full_run(result)
+    json.dumps(result)

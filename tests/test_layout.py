@@ -12,6 +12,7 @@ CORE = ("broadcast", "layers", "chunked", "gradcheck", "model", "fast", "data", 
         "config", "run", "trainer", "checkpoint", "folder", "errors", "names", "plot")
 # the benchmark's torch sides: the only modules that import torch
 TORCH_MODULES = ("npbackprop.bench.torch_variants", "npbackprop.bench.torch_wavenet")
+JAX_MODULES = ("npbackprop.bench.jax_variants",)  # and the only one that imports jax
 APPLICATIONS = ("npbackprop.check", "npbackprop.bench", "npbackprop.cli", "npbackprop.console")
 
 
@@ -66,14 +67,15 @@ def test_no_import_cycle():
 @pytest.mark.parametrize("name", sorted(set(modules()) - {"npbackprop.__main__"}))
 def test_each_module_imports_alone_without_torch(name):
     # a fresh interpreter, as `python -c "import npbackprop.X"`; only the bench's torch
-    # variants may bring torch in
-    code = f"import sys, {name}; print('torch' in sys.modules)"
+    # variants may bring torch in, and only the bench's jax variants jax
+    code = f"import sys, {name}; print('torch' in sys.modules, 'jax' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=PACKAGE.parent)
-    if name in TORCH_MODULES and "No module named 'torch'" in done.stderr:
-        pytest.skip("torch not installed")
+    for lib, allowed in (("torch", TORCH_MODULES), ("jax", JAX_MODULES)):
+        if name in allowed and f"No module named '{lib}'" in done.stderr:
+            pytest.skip(f"{lib} not installed")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(name in TORCH_MODULES)
+    assert done.stdout.split() == [str(name in TORCH_MODULES), str(name in JAX_MODULES)]
 
 
 def test_modules_are_small():

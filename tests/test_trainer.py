@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from npbackprop import checkpoint, data, fast, folder, model
+from npbackprop import batches, checkpoint, data, fast, folder, model
 from npbackprop import run as run_module
 from npbackprop import trainer as train
 from npbackprop.names import PARAM_NAMES
@@ -429,3 +429,34 @@ def test_edited_checkpoints_are_refused_in_one_line(tmp_path, dataset, edit, wor
     with pytest.raises(NpbackpropError, match="not a usable npbackprop checkpoint") as err:
         run_module.load_run(tmp_path)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+# -----------------------------------------------------------------------------
+# minibatches in chunks (batches.py)
+
+@pytest.mark.parametrize("stop_at", [7, 19, 21])
+def test_resume_at_and_inside_chunk_edges_is_bit_exact(tmp_path, dataset, monkeypatch, stop_at):
+    monkeypatch.setattr(batches, "CHUNK", 7)
+    run(tmp_path / "a", dataset, 40)
+    run(tmp_path / "b", dataset, stop_at)
+    run(tmp_path / "b", dataset, 40, resume=True)
+    a, b = (np.load(tmp_path / d / "model.npz") for d in "ab")
+    for k in (*PARAM_NAMES, "losses"):
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_the_steps_train_on_the_batches_streams_minibatches(dataset, monkeypatch):
+    seen, real = [], fast.fast_sgd_step
+
+    def spy(ws, Xb, Yb, lr):
+        seen.append((Xb.copy(), Yb.copy()))
+        return real(ws, Xb, Yb, lr)
+    monkeypatch.setattr(batches, "CHUNK", 6)
+    monkeypatch.setattr(fast, "fast_sgd_step", spy)
+    cfg = train.Config(max_steps=15, seed=3, **SMALL)
+    train.train(cfg, dataset)
+    expected = list(batches.minibatches(dataset.Xtr, dataset.Ytr, 3, cfg.batch_size, 0, 15))
+    assert len(seen) == len(expected) == 15
+    for (xa, ya), (xb, yb) in zip(seen, expected):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 from npbackprop import data, datafile
-from npbackprop.bench import harness, tables, wavenet
+from npbackprop.bench import compare, harness, loop, tables, wavenet
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 
-PARTS = ("step", "threads", "scaling", "full-run", "wavenet")
+PARTS = ("step", "threads", "loop", "compiled", "scaling", "full-run", "compiled-full-run",
+         "wavenet")
 DEFAULT_PARTS = ("step", "threads")
 
 
@@ -104,6 +105,19 @@ def _run_parts(args, dataset, results, log):
             r = tables.bench_threads(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 4), log=log)
             text = tables.format_threads_table(r)
+        elif part == "loop":
+            r = loop.bench_loop(dataset, rounds=args.rounds, steps=10 * args.steps_per_round,
+                                threads=args.threads, log=log)
+            text = loop.format_loop_table(r)
+        elif part == "compiled":
+            r = compare.bench_compiled(dataset, rounds=max(3, args.rounds // 2),
+                                       threads=args.threads, use_torch=not args.no_torch, log=log)
+            text = compare.format_compiled(r)
+        elif part == "compiled-full-run":
+            r = compare.bench_compiled_full_run(dataset, max_steps=args.max_steps or 200_000,
+                                                threads=args.threads,
+                                                use_torch=not args.no_torch, log=log)
+            text = compare.format_compiled_full_run(r)
         elif part == "scaling":
             r = tables.bench_scaling(dataset, rounds=args.rounds,
                                     steps_per_round=max(1, args.steps_per_round // 10),

@@ -58,6 +58,23 @@ def autograd(params, batches):
     return step
 
 
+def autograd_stream(params):
+    """Eager torch autograd as step(Xb, Yb, lr) on numpy batches, for a stream of them."""
+    parameters, _ = _tensors(params, [], requires_grad=True)
+
+    def step(Xb, Yb, lr):
+        logits = _forward(*parameters, torch.from_numpy(Xb))[-1]
+        loss = F.cross_entropy(logits, torch.from_numpy(Yb))
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in parameters:
+                p -= lr * p.grad
+        return loss.item()
+    return step
+
+
 def _manual(params, batches, scatter):
     """The lecture's exercise-4 loop body under torch.no_grad(); scatter makes dC."""
     parameters, bs = _tensors(params, batches, requires_grad=True)
