@@ -4,7 +4,8 @@
     npbackprop check --template > mine.py             # a starting file
     npbackprop check --impl mine.py:backward          # exercise 1, the learner's
     npbackprop check --exercise 3 --impl mine.py:batchnorm_backward
-    npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # FD reference
+    npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # complex steps
+    npbackprop check --impl my_solution.ipynb --timeout 120                  # a notebook
 
 Exit 0 when every row passes, 1 when some row does not, 2 on a usage mistake.
 cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
@@ -13,7 +14,7 @@ cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
 import argparse
 import sys
 
-from npbackprop.check import grader, learner, setups
+from npbackprop.check import child, grader, learner, namespace, setups
 from npbackprop.console import run
 from npbackprop.errors import NpbackpropError
 
@@ -30,10 +31,25 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def add_arguments(p):
-    p.add_argument("--impl", metavar="FILE.py[:FUNC]",
+    p.add_argument("--impl", metavar="FILE.py[:FUNC] | FILE.ipynb",
                    help="grade your own backward instead of ours; FUNC defaults to backward, "
-                   "cross_entropy_backward or batchnorm_backward by --exercise")
+                   "cross_entropy_backward or batchnorm_backward by --exercise; a notebook's "
+                   "code cells run in order (the lecture's names predefined) and the names "
+                   "they define (dlogprobs, ..., dlogits, dhprebn) are graded")
+    p.add_argument("--timeout", type=_positive_float, default=child.DEFAULT_TIMEOUT,
+                   metavar="S", help="seconds your code may run, in a child process "
+                   f"(default: {child.DEFAULT_TIMEOUT})")
     p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES), default=None,
                    help="1: the chunked backward, FUNC(cache) -> {name: grad}; 2: fused "
                    "cross-entropy, FUNC(logits, Yb) -> dlogits; 3: fused batchnorm, "
@@ -78,7 +94,7 @@ def cmd_check(args):
                               n_hidden=args.n_hidden, block_size=args.block_size,
                               batch_size=args.batch_size)
     if args.impl:
-        report = grader.grade(args.impl, args.exercise or 1, setup)
+        report = namespace.grade(args.impl, args.exercise or 1, setup, args.timeout)
     else:
         exercises = (args.exercise,) if args.exercise else (1, 2, 3)
         report = grader.check_builtin(setup, exercises)

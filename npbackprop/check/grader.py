@@ -16,8 +16,9 @@ from dataclasses import replace
 from npbackprop import chunked, layers
 from npbackprop.check.diagnose import (biased_batchnorm, diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
+from npbackprop.check.child import DEFAULT_TIMEOUT, run_apart
 from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
-                                      load_learner)
+                                      parse_spec)
 from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
                                      Section,
                                      _count_summary, grade_row)
@@ -78,15 +79,20 @@ def _error_row(name, err):
 def grade_backward(learner, setup):
     """Exercise 1: FUNC(cache) -> {name: gradient}; 26 rows against the reference."""
     out, err = call_learner(learner, (setup.cache,), "cache")
+    return backward_report(learner.label, setup, out, err)
+
+
+def backward_report(label, setup, out, err=None, notes=()):
+    """Exercise 1's report of what FUNC returned (out) or raised (err)."""
     if err is not None:
-        return report_ex1(learner.label, setup, err.local_grads, (), err)
+        return report_ex1(label, setup, err.local_grads, notes, err)
     if not isinstance(out, dict):
         what = "None" if out is None else f"a {type(out).__name__}"
         raise NpbackpropError(
-            f"{learner.label} returned {what}, not a dict of gradients by name such as "
+            f"{label} returned {what}, not a dict of gradients by name such as "
             f"{{'logprobs': dlogprobs, ...}}")
-    yours, notes = read_grads(out)
-    return report_ex1(learner.label, setup, yours, notes)
+    yours, more = read_grads(out)
+    return report_ex1(label, setup, yours, list(notes) + more)
 
 
 def read_grads(out):
@@ -206,13 +212,44 @@ def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, d
     return _learner_report(label, exercise, setup, section, notes, err)
 
 
-def grade(spec, exercise, setup):
-    """Load "FILE.py:FUNC" and grade it on `exercise` (1, 2 or 3). Returns a Report."""
+def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT):
+    """Grade "FILE.py:FUNC" (or "FILE.ipynb", by namespace.grade_notebook) on `exercise`
+    (1, 2 or 3). Returns a Report.
+
+    The learner's code runs in a child process (child.py) with a time limit;
+    the reference is computed here, never where learner code ran.
+    """
     if exercise not in EXERCISES:
         raise NpbackpropError(f"no exercise {exercise}: choose 1, 2 or 3")
-    learner = load_learner(spec, EXERCISES[exercise])
-    return {1: grade_backward, 2: grade_cross_entropy, 3: grade_batchnorm}[exercise](
-        learner, setup)
+    if spec.endswith(".ipynb"):
+        raise NpbackpropError("a notebook is graded by npbackprop.check.grade, not grader.grade")
+    file, func = parse_spec(spec, EXERCISES[exercise])
+    label = f"{file}:{func}"
+    if exercise == 1:
+        args, params, row = (setup.cache,), "cache", None
+    elif exercise == 2:
+        args, params, row = (setup.cache["logits"], setup.cache["Yb"]), "logits, Yb", "logits"
+    else:
+        dhpreact = reference_grads(setup, ("hpreact",))["hpreact"]
+        args, params, row = (dhpreact, setup.cache), "dhpreact, cache", "hprebn"
+    res = run_apart({"kind": "call", "spec": spec, "func": func, "args": args,
+                     "params": params, "row": row}, timeout)
+    if res.failure:
+        return failure_report(label, exercise, setup, res.failure)
+    if exercise == 1:
+        return backward_report(label, setup, res.value, res.error, res.notes)
+    return with_notes(report_fused(label, exercise, setup, res.value, res.error), res.notes)
+
+
+def failure_report(label, exercise, setup, failure):
+    """The report when the child exited, hung or was killed: no row passes."""
+    names = GRAD_NAMES if exercise == 1 else ({2: "logits", 3: "hprebn"}[exercise],)
+    what = {1: "your backward", 2: "your fused cross-entropy backward",
+            3: "your fused batchnorm backward"}[exercise]
+    section = Section(f"exercise {exercise}: {what} vs {_ref_name(setup)}", setup.tolerance,
+                      tuple(Row(k, NOT_REACHED) for k in names))
+    report = _learner_report(label, exercise, setup, section, (f"{label}: {failure}",), None)
+    return replace(report, summary=f"{label}: {failure}; {report.summary}")
 
 
 def with_notes(report, notes):
