@@ -13,10 +13,12 @@ cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
 
 import argparse
 import sys
+import time
 
 from npbackprop.check import child, grader, learner, namespace, setups
 from npbackprop.console import run
 from npbackprop.errors import NpbackpropError
+from npbackprop.names import GRAD_NAMES
 
 PROG = "npbackprop check"
 
@@ -83,6 +85,23 @@ def add_parser(subparsers):
     return p
 
 
+def _progress(after=2.0):
+    """progress(done, total): a line on stderr, rewritten, once `after` seconds have gone."""
+    start, shown = time.monotonic(), [0.0]
+
+    def progress(done, total):
+        now = time.monotonic()
+        if now - start < after or (now - shown[0] < 0.5 and done < total):
+            return
+        shown[0] = now
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\r{PROG}: reference, {done}/{total} perturbations "
+                         f"({now - start:.0f} s){end}")
+        sys.stderr.flush()
+
+    return progress
+
+
 def cmd_check(args):
     """The handler: print the report; return 0 if every row passes, 1 if not."""
     if args.template:
@@ -93,11 +112,17 @@ def cmd_check(args):
     setup = setups.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
                               n_hidden=args.n_hidden, block_size=args.block_size,
                               batch_size=args.batch_size)
+    progress = _progress()
     if args.impl:
+        if setup.torch_grads is None:
+            # the reference first (computed once per setup), with progress past a few s
+            setups.reference_grads(setup, {1: GRAD_NAMES, 2: ("logits",),
+                                           3: ("hpreact", "hprebn")}[args.exercise or 1],
+                                   progress)
         report = namespace.grade(args.impl, args.exercise or 1, setup, args.timeout)
     else:
         exercises = (args.exercise,) if args.exercise else (1, 2, 3)
-        report = grader.check_builtin(setup, exercises)
+        report = grader.check_builtin(setup, exercises, progress)
     print(report.text(), flush=True)
     return 0 if report.ok else 1
 

@@ -24,7 +24,7 @@ from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACH
                                      _count_summary, grade_row)
 from npbackprop.check.reference import complex_step_grads
 from npbackprop.check.shapes import ex1_shape_diagnosis
-from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, reference_grads
+from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, fill_sampled, reference_grads
 from npbackprop.check.values import alias_diagnosis, aliases
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
@@ -35,7 +35,7 @@ EXERCISES = {1: "backward", 2: "cross_entropy_backward", 3: "batchnorm_backward"
 # -----------------------------------------------------------------------------
 # our own backward passes, the lecture's table
 
-def check_builtin(setup, exercises=(1, 2, 3)):
+def check_builtin(setup, exercises=(1, 2, 3), progress=None):
     """Exercise 1's chunked backward against torch (if any) and complex steps,
     then the fused exercises 2 and 3 against the chunked result. Returns a Report."""
     v = setup.cache
@@ -45,7 +45,8 @@ def check_builtin(setup, exercises=(1, 2, 3)):
         if setup.torch_grads is not None:
             sections.append(Section("exercise 1: chunked backward vs torch (float64)", ALLCLOSE,
                                     ex1_rows(ours, setup.torch_grads, v, ALLCLOSE)))
-        cs = complex_step_grads(v, GRAD_NAMES, setup.budget)
+        cs = fill_sampled(v, complex_step_grads(v, GRAD_NAMES, setup.budget, progress=progress),
+                          ours)
         sections.append(Section("exercise 1: chunked backward vs complex-step derivatives "
                                 "(float64)", COMPLEX_STEP, ex1_rows(ours, cs, v, COMPLEX_STEP)))
     if 2 in exercises:
