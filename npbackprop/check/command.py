@@ -4,7 +4,8 @@
     npbackprop check --template > mine.py             # a starting file
     npbackprop check --impl mine.py:backward          # exercise 1, the learner's
     npbackprop check --exercise 3 --impl mine.py:batchnorm_backward
-    npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # FD reference
+    npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # complex steps
+    npbackprop check --impl my_solution.ipynb --timeout 120                  # a notebook
 
 Exit 0 when every row passes, 1 when some row does not, 2 on a usage mistake.
 cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
@@ -12,10 +13,12 @@ cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
 
 import argparse
 import sys
+import time
 
-from npbackprop.check import grader, learner, setups
+from npbackprop.check import child, grader, learner, namespace, setups
 from npbackprop.console import run
 from npbackprop.errors import NpbackpropError
+from npbackprop.names import GRAD_NAMES
 
 PROG = "npbackprop check"
 
@@ -30,10 +33,25 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def add_arguments(p):
-    p.add_argument("--impl", metavar="FILE.py[:FUNC]",
+    p.add_argument("--impl", metavar="FILE.py[:FUNC] | FILE.ipynb",
                    help="grade your own backward instead of ours; FUNC defaults to backward, "
-                   "cross_entropy_backward or batchnorm_backward by --exercise")
+                   "cross_entropy_backward or batchnorm_backward by --exercise; a notebook's "
+                   "code cells run in order (the lecture's names predefined) and the names "
+                   "they define (dlogprobs, ..., dlogits, dhprebn) are graded")
+    p.add_argument("--timeout", type=_positive_float, default=child.DEFAULT_TIMEOUT,
+                   metavar="S", help="seconds your code may run, in a child process "
+                   f"(default: {child.DEFAULT_TIMEOUT})")
     p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES), default=None,
                    help="1: the chunked backward, FUNC(cache) -> {name: grad}; 2: fused "
                    "cross-entropy, FUNC(logits, Yb) -> dlogits; 3: fused batchnorm, "
@@ -67,6 +85,23 @@ def add_parser(subparsers):
     return p
 
 
+def _progress(after=2.0):
+    """progress(done, total): a line on stderr, rewritten, once `after` seconds have gone."""
+    start, shown = time.monotonic(), [0.0]
+
+    def progress(done, total):
+        now = time.monotonic()
+        if now - start < after or (now - shown[0] < 0.5 and done < total):
+            return
+        shown[0] = now
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\r{PROG}: reference, {done}/{total} perturbations "
+                         f"({now - start:.0f} s){end}")
+        sys.stderr.flush()
+
+    return progress
+
+
 def cmd_check(args):
     """The handler: print the report; return 0 if every row passes, 1 if not."""
     if args.template:
@@ -77,11 +112,17 @@ def cmd_check(args):
     setup = setups.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
                               n_hidden=args.n_hidden, block_size=args.block_size,
                               batch_size=args.batch_size)
+    progress = _progress()
     if args.impl:
-        report = grader.grade(args.impl, args.exercise or 1, setup)
+        if setup.torch_grads is None:
+            # the reference first (computed once per setup), with progress past a few s
+            setups.reference_grads(setup, {1: GRAD_NAMES, 2: ("logits",),
+                                           3: ("hpreact", "hprebn")}[args.exercise or 1],
+                                   progress)
+        report = namespace.grade(args.impl, args.exercise or 1, setup, args.timeout)
     else:
         exercises = (args.exercise,) if args.exercise else (1, 2, 3)
-        report = grader.check_builtin(setup, exercises)
+        report = grader.check_builtin(setup, exercises, progress)
     print(report.text(), flush=True)
     return 0 if report.ok else 1
 

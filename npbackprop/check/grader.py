@@ -16,14 +16,15 @@ from dataclasses import replace
 from npbackprop import chunked, layers
 from npbackprop.check.diagnose import (biased_batchnorm, diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
+from npbackprop.check.child import DEFAULT_TIMEOUT, run_apart
 from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
-                                      load_learner)
+                                      parse_spec)
 from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
                                      Section,
                                      _count_summary, grade_row)
 from npbackprop.check.reference import complex_step_grads
 from npbackprop.check.shapes import ex1_shape_diagnosis
-from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, reference_grads
+from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, fill_sampled, reference_grads
 from npbackprop.check.values import alias_diagnosis, aliases
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
@@ -34,7 +35,7 @@ EXERCISES = {1: "backward", 2: "cross_entropy_backward", 3: "batchnorm_backward"
 # -----------------------------------------------------------------------------
 # our own backward passes, the lecture's table
 
-def check_builtin(setup, exercises=(1, 2, 3)):
+def check_builtin(setup, exercises=(1, 2, 3), progress=None):
     """Exercise 1's chunked backward against torch (if any) and complex steps,
     then the fused exercises 2 and 3 against the chunked result. Returns a Report."""
     v = setup.cache
@@ -44,7 +45,8 @@ def check_builtin(setup, exercises=(1, 2, 3)):
         if setup.torch_grads is not None:
             sections.append(Section("exercise 1: chunked backward vs torch (float64)", ALLCLOSE,
                                     ex1_rows(ours, setup.torch_grads, v, ALLCLOSE)))
-        cs = complex_step_grads(v, GRAD_NAMES, setup.budget)
+        cs = fill_sampled(v, complex_step_grads(v, GRAD_NAMES, setup.budget, progress=progress),
+                          ours)
         sections.append(Section("exercise 1: chunked backward vs complex-step derivatives "
                                 "(float64)", COMPLEX_STEP, ex1_rows(ours, cs, v, COMPLEX_STEP)))
     if 2 in exercises:
@@ -78,15 +80,20 @@ def _error_row(name, err):
 def grade_backward(learner, setup):
     """Exercise 1: FUNC(cache) -> {name: gradient}; 26 rows against the reference."""
     out, err = call_learner(learner, (setup.cache,), "cache")
+    return backward_report(learner.label, setup, out, err)
+
+
+def backward_report(label, setup, out, err=None, notes=()):
+    """Exercise 1's report of what FUNC returned (out) or raised (err)."""
     if err is not None:
-        return report_ex1(learner.label, setup, err.local_grads, (), err)
+        return report_ex1(label, setup, err.local_grads, notes, err)
     if not isinstance(out, dict):
         what = "None" if out is None else f"a {type(out).__name__}"
         raise NpbackpropError(
-            f"{learner.label} returned {what}, not a dict of gradients by name such as "
+            f"{label} returned {what}, not a dict of gradients by name such as "
             f"{{'logprobs': dlogprobs, ...}}")
-    yours, notes = read_grads(out)
-    return report_ex1(learner.label, setup, yours, notes)
+    yours, more = read_grads(out)
+    return report_ex1(label, setup, yours, list(notes) + more)
 
 
 def read_grads(out):
@@ -206,13 +213,44 @@ def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, d
     return _learner_report(label, exercise, setup, section, notes, err)
 
 
-def grade(spec, exercise, setup):
-    """Load "FILE.py:FUNC" and grade it on `exercise` (1, 2 or 3). Returns a Report."""
+def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT):
+    """Grade "FILE.py:FUNC" (or "FILE.ipynb", by namespace.grade_notebook) on `exercise`
+    (1, 2 or 3). Returns a Report.
+
+    The learner's code runs in a child process (child.py) with a time limit;
+    the reference is computed here, never where learner code ran.
+    """
     if exercise not in EXERCISES:
         raise NpbackpropError(f"no exercise {exercise}: choose 1, 2 or 3")
-    learner = load_learner(spec, EXERCISES[exercise])
-    return {1: grade_backward, 2: grade_cross_entropy, 3: grade_batchnorm}[exercise](
-        learner, setup)
+    if spec.endswith(".ipynb"):
+        raise NpbackpropError("a notebook is graded by npbackprop.check.grade, not grader.grade")
+    file, func = parse_spec(spec, EXERCISES[exercise])
+    label = f"{file}:{func}"
+    if exercise == 1:
+        args, params, row = (setup.cache,), "cache", None
+    elif exercise == 2:
+        args, params, row = (setup.cache["logits"], setup.cache["Yb"]), "logits, Yb", "logits"
+    else:
+        dhpreact = reference_grads(setup, ("hpreact",))["hpreact"]
+        args, params, row = (dhpreact, setup.cache), "dhpreact, cache", "hprebn"
+    res = run_apart({"kind": "call", "spec": spec, "func": func, "args": args,
+                     "params": params, "row": row}, timeout)
+    if res.failure:
+        return failure_report(label, exercise, setup, res.failure)
+    if exercise == 1:
+        return backward_report(label, setup, res.value, res.error, res.notes)
+    return with_notes(report_fused(label, exercise, setup, res.value, res.error), res.notes)
+
+
+def failure_report(label, exercise, setup, failure):
+    """The report when the child exited, hung or was killed: no row passes."""
+    names = GRAD_NAMES if exercise == 1 else ({2: "logits", 3: "hprebn"}[exercise],)
+    what = {1: "your backward", 2: "your fused cross-entropy backward",
+            3: "your fused batchnorm backward"}[exercise]
+    section = Section(f"exercise {exercise}: {what} vs {_ref_name(setup)}", setup.tolerance,
+                      tuple(Row(k, NOT_REACHED) for k in names))
+    report = _learner_report(label, exercise, setup, section, (f"{label}: {failure}",), None)
+    return replace(report, summary=f"{label}: {failure}; {report.summary}")
 
 
 def with_notes(report, notes):

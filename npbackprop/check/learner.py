@@ -38,10 +38,7 @@ def load_learner(spec, default_func="backward"):
     Raises NpbackpropError, one line, for a missing or non-Python file, a
     syntax error, an exception while loading, or a FUNC absent or not callable.
     """
-    file, sep, name = spec.rpartition(":")
-    # no FUNC given, or the colon is the path's own (a Windows drive)
-    if not sep or not file or not name.isidentifier():
-        file, name = spec, default_func
+    file, name = parse_spec(spec, default_func)
     path = Path(file)
     if not path.exists():
         raise NpbackpropError(f"learner file not found: {file}")
@@ -75,6 +72,15 @@ def load_learner(spec, default_func="backward"):
         raise NpbackpropError(f"{file}:{name} is not a function: it is of type "
                               f"{type(func).__name__}")
     return Learner(func, f"{file}:{name}", resolved, tree)
+
+
+def parse_spec(spec, default_func):
+    """"FILE.py:FUNC" -> (FILE.py, FUNC); "FILE.py" -> (FILE.py, default_func)."""
+    file, sep, name = spec.rpartition(":")
+    # no FUNC given, or the colon is the path's own (a Windows drive)
+    if not sep or not file or not name.isidentifier():
+        return spec, default_func
+    return file, name
 
 
 def _first_line(exc):

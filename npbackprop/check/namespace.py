@@ -20,17 +20,17 @@ from collections.abc import Mapping
 import numpy as np
 
 from npbackprop.check import grader
+from npbackprop.check.cells import SETUP_KEY, make_cmp
+from npbackprop.check.child import DEFAULT_TIMEOUT, run_apart
 from npbackprop.check.diagnose import close
-from npbackprop.check.learner import as_array, from_torch, grad_name, learner_from_callable
-from npbackprop.check.report import NOT_COMPUTED, format_row, grade_row
+from npbackprop.check.learner import as_array, from_torch, learner_from_callable
+from npbackprop.check.report import NOT_COMPUTED
 from npbackprop.check.setups import make_setup, reference_grads
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
 
-# the key of lecture_setup's namespace that holds the Setup it was made from
-SETUP_KEY = "npbackprop_setup"
 LABEL = "the names in your namespace"
-__all__ = ["SETUP_KEY", "as_array", "grade_namespace", "lecture_setup", "make_cmp"]
+__all__ = ["SETUP_KEY", "as_array", "grade", "grade_namespace", "lecture_setup", "make_cmp"]
 
 
 def lecture_setup(seed=None, **sizes):
@@ -43,36 +43,17 @@ def lecture_setup(seed=None, **sizes):
     `cmp(name, dt, t)` printing one row, and SETUP_KEY for grade_namespace.
     seed and sizes as make_setup: none given is the lecture's torch fixture.
     """
-    setup = make_setup(seed, **sizes)
+    return lecture_namespace(make_setup(seed, **sizes))
+
+
+def lecture_namespace(setup, cmp=True):
+    """lecture_setup's namespace for a Setup (cmp=False: without cmp, to pickle)."""
     ns = {k: np.array(x) if isinstance(x, np.ndarray) else x for k, x in setup.cache.items()}
     ns.update(setup.sizes._asdict())
-    ns["cmp"] = make_cmp(setup)
+    if cmp:
+        ns["cmp"] = make_cmp(setup)
     ns[SETUP_KEY] = setup
     return ns
-
-
-def make_cmp(setup, file=None):
-    """The lecture's cmp(s, dt, t): one row of the table for gradient `s`, printed.
-
-    dt is graded against npbackprop's reference for `s` (t is not needed:
-    numpy arrays have no .grad). Returns the Row.
-    """
-    refs = {}
-
-    def cmp(s, dt, t=None):
-        name = grad_name(s)
-        out = file or sys.stdout
-        if name is None:
-            print(f"{str(s):15s} | not one of the 26 names the lecture checks", file=out)
-            return None
-        if name not in refs:
-            refs.update(reference_grads(setup, (name,)))
-        (dt,), _ = from_torch([dt])
-        row = grade_row(name, dt, refs[name], setup.tolerance)
-        print(format_row(row), file=out)
-        return row
-
-    return cmp
 
 
 def grade_namespace(namespace, exercise=1, setup=None, file=sys.stdout):
@@ -92,7 +73,7 @@ def grade_namespace(namespace, exercise=1, setup=None, file=sys.stdout):
         if setup is None:
             setup = namespace.get(SETUP_KEY)
         setup = make_setup() if setup is None else setup
-        report = _grade_mapping(namespace, exercise, setup)
+        report = grade_values(namespace, exercise, setup)
     elif callable(namespace):
         learner = learner_from_callable(namespace)
         setup = make_setup() if setup is None else setup
@@ -106,18 +87,21 @@ def grade_namespace(namespace, exercise=1, setup=None, file=sys.stdout):
     return report
 
 
-def _grade_mapping(ns, exercise, setup):
-    notes = _foreign_forward(ns, setup)
+def grade_values(ns, exercise, setup, label=LABEL, notes=(), err=None):
+    """The report of the names in ns {name: value} (a namespace, or what a notebook run
+    sent back); err: the exception that stopped the notebook, if any."""
+    notes = list(notes) + _foreign_forward(ns, setup)
     if exercise == 1:
         yours = {k: ns[f"d{k}"] for k in GRAD_NAMES if ns.get(f"d{k}") is not None}
-        return grader.report_ex1(LABEL, setup, yours, notes, missing=NOT_COMPUTED)
+        return grader.report_ex1(label, setup, yours, notes, err, missing=NOT_COMPUTED)
     if exercise == 2:
-        report = grader.report_fused(LABEL, 2, setup, ns.get("dlogits"), missing=NOT_COMPUTED)
+        report = grader.report_fused(label, 2, setup, ns.get("dlogits"), err,
+                                     missing=NOT_COMPUTED)
     else:
         dhpreact, why = _upstream(ns.get("dhpreact"), setup)
         notes += why
-        report = grader.report_fused(LABEL, 3, setup, ns.get("dhprebn"), missing=NOT_COMPUTED,
-                                     dhpreact=dhpreact)
+        report = grader.report_fused(label, 3, setup, ns.get("dhprebn"), err,
+                                     missing=NOT_COMPUTED, dhpreact=dhpreact)
     return grader.with_notes(report, notes)
 
 
@@ -151,3 +135,27 @@ def _foreign_forward(ns, setup):
                     f"are graded on that setup; start from globals().update(lecture_setup(...)) "
                     f"with the same arguments, or pass setup="]
     return []
+
+
+def grade_notebook(path, exercise, setup, timeout=DEFAULT_TIMEOUT):
+    """Run a notebook's code cells in a child, in a namespace from lecture_setup, and
+    grade the names they defined (a lecture_setup the notebook calls is the one graded)."""
+    ns = lecture_namespace(setup, cmp=False)
+    wanted = {1: [f"d{k}" for k in GRAD_NAMES], 2: ["dlogits"], 3: ["dhprebn", "dhpreact"]}
+    res = run_apart({"kind": "notebook", "path": path, "namespace": ns,
+                     "names": wanted[exercise] + ["hprebn", "logits", "loss"]}, timeout)
+    if res.failure:
+        return grader.failure_report(path, exercise, setup, res.failure)
+    if res.setup_args is not None:
+        seed, sizes = res.setup_args
+        setup = make_setup(seed, **sizes)
+    return grade_values(res.value, exercise, setup, path, res.notes, res.error)
+
+
+def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT):
+    """Grade a learner's file: "FILE.py:FUNC" (grader.grade) or "FILE.ipynb" (its cells)."""
+    if str(spec).endswith(".ipynb"):
+        if exercise not in grader.EXERCISES:
+            raise NpbackpropError(f"no exercise {exercise}: choose 1, 2 or 3")
+        return grade_notebook(str(spec), exercise, setup, timeout)
+    return grader.grade(str(spec), exercise, setup, timeout)

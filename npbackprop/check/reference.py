@@ -9,8 +9,9 @@ Central differences (eps 1e-6) are not: at batch 2 a column variance far
 below the batchnorm eps makes bnvar and bndiff2 off by percents. Each
 tensor's perturbations run only the graph downstream of it, many at once:
 K copies along a leading axis (the forward below uses negative axes for that).
+Tensors after batchnorm's statistics are row-wise: one copy per column.
 With a budget, a tensor with more elements than it gets a random sample of
-elements (the rest NaN), and the row says so.
+elements (the rest NaN); setups.reference_grads fills those in.
 """
 
 import numpy as np
@@ -66,9 +67,14 @@ FIRST_USE = {"C": "emb", "W1": "hprebn", "b1": "hprebn", "bngain": "hpreact",
              "bnbias": "hpreact", "W2": "logits", "b2": "logits"}
 
 
-def downstream_loss(cache, name, xk):
+# after batchnorm's batch statistics, row i of each tensor reaches only row i's loss
+ROWWISE = INTERMEDIATES[INTERMEDIATES.index("bnraw"):-1]
+
+
+def downstream_loss(cache, name, xk, rows=False):
     """The loss of each of K copies of the tensor `name`, xk (K, *shape): only the lines
-    after it run, the ones before are the cache's. Returns (K,)."""
+    after it run, the ones before are the cache's. Returns (K,), or each row's share of
+    it (K, N) if rows."""
     v = dict(cache)
     shape = np.shape(cache[name])
     if name in FIRST_USE:
@@ -78,9 +84,10 @@ def downstream_loss(cache, name, xk):
     else:
         v[name] = xk
         start = INTERMEDIATES.index(name) + 1
-    for line in INTERMEDIATES[start:]:
+    for line in INTERMEDIATES[start:-1]:
         v[line] = _line(v, line)
-    return v["loss"]
+    picked = -v["logprobs"][..., np.arange(v["n"]), v["Yb"]] / v["n"]       # (K, N)
+    return picked if rows else picked.sum(-1)
 
 
 def _width(cache, name):
@@ -106,6 +113,10 @@ def complex_step_grads(cache, names, budget=None, rng=None, progress=None):
     total, done, grads = sum(len(p) for p in plans.values()), 0, {}
     for name, index in plans.items():
         x = np.asarray(cache[name], dtype=np.float64)
+        if name in ROWWISE:
+            grads[name] = _rowwise(cache, name, x)
+            done += len(index)
+            continue
         k_max = max(1, CHUNK_BYTES // (16 * _width(cache, name)))
         flat = np.full(x.size, NOT_SAMPLED)
         for lo in range(0, len(index), k_max):
@@ -119,3 +130,19 @@ def complex_step_grads(cache, names, budget=None, rng=None, progress=None):
                 progress(done, total)
         grads[name] = flat.reshape(x.shape)
     return grads
+
+
+def _rowwise(cache, name, x):
+    """Every element of a row-wise tensor (N, D) from D copies: column j of every row
+    is perturbed at once, and each row's loss answers for its own element."""
+    d = x.shape[1]
+    xk = np.repeat(x[None].astype(np.complex128), d, axis=0)                 # (D, N, D)
+    xk[np.arange(d), :, np.arange(d)] += 1j * H_STEP
+    return (downstream_loss(cache, name, xk, rows=True).imag / H_STEP).T     # (N, D)
+
+
+def directional(cache, name, u):
+    """d loss / d name along u (the tensor's shape), from one complex step."""
+    x = np.asarray(cache[name], dtype=np.float64)
+    xk = (x + 1j * H_STEP * u)[None]
+    return float(downstream_loss(cache, name, xk)[0].imag / H_STEP)
