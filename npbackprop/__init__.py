@@ -12,7 +12,11 @@ Names are imported when first used, so `import npbackprop` stays quick.
 """
 
 import importlib
-from typing import TYPE_CHECKING
+
+# not `from typing import TYPE_CHECKING`: importing typing takes milliseconds during which
+# `python -m npbackprop` cannot yet turn Ctrl-C into its one-line message (type checkers
+# read this form too)
+TYPE_CHECKING = False
 
 __version__ = "0.2.0"
 
@@ -30,6 +34,7 @@ _EXPORTS = {
     "NpbackpropError": "npbackprop.errors",
     "make_setup": "npbackprop.check", "grade": "npbackprop.check",
     "check_builtin": "npbackprop.check", "template": "npbackprop.check",
+    "lecture_setup": "npbackprop.check", "grade_namespace": "npbackprop.check",
 }
 _MODULES = ("layers", "chunked", "model", "fast", "check")
 
@@ -54,7 +59,8 @@ def __dir__():
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from npbackprop import check, chunked, fast, layers, model  # noqa: F401
     from npbackprop.broadcast import unbroadcast  # noqa: F401
-    from npbackprop.check import check_builtin, grade, make_setup, template  # noqa: F401
+    from npbackprop.check import (check_builtin, grade, grade_namespace,  # noqa: F401
+                                  lecture_setup, make_setup, template)
     from npbackprop.config import Config, ConfigError  # noqa: F401
     from npbackprop.data import Dataset, load_dataset  # noqa: F401
     from npbackprop.datafile import find_names_file  # noqa: F401

@@ -292,9 +292,9 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args):
     return run(args.func, args, f"npbackprop {args.command}")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

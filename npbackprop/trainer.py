@@ -238,12 +238,13 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
             lr = learning_rate(step, cfg)
             # minibatch, drawn uniformly with replacement from the training split
             ix = state.rng.integers(0, Xtr.shape[0], cfg.batch_size)
-            if diagnostics is not None and step % diagnostics.every == 0:
-                diagnostics.record(step, state.params, Xtr[ix], Ytr[ix], lr)
             loss, finite = networks.sgd_step(cfg)(ws, Xtr[ix], Ytr[ix], lr)
             if not finite:
                 raise Diverged(f"step {step}: the loss or a gradient is not finite (loss "
                                f"{loss}); the learning rate {lr} is probably too high; {kept()}")
+            if diagnostics is not None and step % diagnostics.every == 0:
+                # ws.grads holds lr * grad, what the fast step subtracted
+                diagnostics.record(step, ws.params, ws.grads)
             if explode_at is None:
                 explode_at = EXPLODE_FACTOR * loss
             state.losses.append(loss)

@@ -2,8 +2,8 @@
 
 The learners live in tests/learners/: ninja.py is right everywhere,
 mistakes.py has one deliberate mistake per function. At the lecture's size
-the reference is the torch fixture (fast); other sizes use finite differences
-on small shapes.
+the reference is the torch fixture (fast); other sizes use complex-step
+derivatives on small shapes.
 """
 
 import argparse
@@ -57,16 +57,16 @@ def test_default_check_prints_the_full_table_and_passes(capsys):
     code, out, err = run(capsys)
     assert code == 0, out
     rows = table_rows(out)
-    # 26 against torch, 26 against finite differences, exercise 2, exercise 3
+    # 26 against torch, 26 against complex steps, exercise 2, exercise 3
     assert len(rows) == 2 * 26 + 2
     assert [r.split()[0] for r in rows[:26]] == list(GRAD_NAMES)
     assert [r.split()[0] for r in rows[26:52]] == list(GRAD_NAMES)
     assert [r.split()[0] for r in rows[52:]] == ["logits", "hprebn"]
     assert all("approximate: True " in r for r in rows)
-    assert "vs torch (float64)" in out and "vs finite differences (float64)" in out
-    # the tolerances, printed
-    assert "<= 1e-08 + 1e-05 * |reference|" in out
-    assert "<= 1e-07 + 0.0001 * |reference|" in out and "eps 1e-06" in out
+    assert "vs torch (float64)" in out and "vs complex-step derivatives (float64)" in out
+    # the tolerances, printed: torch's and the complex steps' are both exact to rounding
+    assert out.count("<= 1e-08 + 1e-05 * |reference|") == 4
+    assert "complex steps are exact to rounding" in out
     assert "54/54 rows within tolerance: OK" in out
     assert row(out, "logprobs")[0].startswith("logprobs        | exact: True  | approximate: True")
 
@@ -101,7 +101,7 @@ def test_default_check_fails_when_the_fused_batchnorm_is_wrong(capsys, monkeypat
     assert "mismatch" in line and "Bessel's correction" in diagnosis
 
 
-def test_default_check_at_another_size_uses_finite_differences_only(capsys):
+def test_default_check_at_another_size_uses_complex_steps_only(capsys):
     code, out, _ = run(capsys, "--batch-size", 4, "--n-hidden", 5, "--seed", 1)
     assert code == 0, out
     assert "vs torch" not in out and "seed 1 (N 4, T 3, E 10, H 5, V 27" in out
@@ -190,12 +190,12 @@ def test_correct_learner_passes_all_three_exercises(capsys):
         assert "1/1 correct" in out and "approximate: True" in row(out, name)[0]
 
 
-def test_correct_learner_at_other_sizes_against_finite_differences(capsys):
+def test_correct_learner_at_other_sizes_against_complex_steps(capsys):
     code, out, _ = run(capsys, "--impl", NINJA, "--n-hidden", 7, "--batch-size", 5,
                        "--n-embd", 3, "--block-size", 2, "--vocab-size", 6, "--seed", 1)
     assert code == 0, out
-    assert "reference: finite differences" in out and "26/26 correct" in out
-    assert "<= 1e-07 + 0.0001 * |reference|" in out
+    assert "reference: complex-step derivatives" in out and "26/26 correct" in out
+    assert "<= 1e-08 + 1e-05 * |reference| (torch.allclose defaults; complex steps" in out
 
 
 def test_learner_gets_copies(lecture, tmp_path):
@@ -239,8 +239,9 @@ def test_learner_gets_copies(lecture, tmp_path):
     ("wrong_axis_bnvar_inv", "bnvar_inv", "wrong shape (32, 1), expected (1, 64)",
      "summed over the wrong axis: bnvar_inv (1, 64) was broadcast along axis 0, so sum "
      "over axis 0, not axis 1"),
-    ("keepdims_bnmeani", "bnmeani", "wrong shape (64,), expected (1, 64)",
-     "bnmeani is (1, 64) (keepdims=True missing?); the values are right"),
+    ("keepdims_bnmeani", "bnmeani", "right values, shape (64,) should be (1, 64)",
+     "the lecture's cmp broadcasts and accepts it; bnmeani is (1, 64), so is its gradient "
+     "(keepdims=True)"),
     ("transpose_W1", "W1", "wrong shape (64, 30), expected (30, 64)",
      "(64, 30) is the transpose of (30, 64): dW1 = embcat.T @ dhprebn; its transpose is right"),
     ("float32_logprobs", "logprobs", "wrong dtype float32, expected float64",
@@ -302,11 +303,11 @@ def test_transposes_at_square_sizes(capsys):
 def test_bessel_at_another_batch_size(capsys):
     code, out, _ = run(capsys, "--impl", f"{MISTAKES}:bessel", "--batch-size", 5,
                        "--n-hidden", 4, "--seed", 7)
-    assert code == 1 and "reference: finite differences" in out
+    assert code == 1 and "reference: complex-step derivatives" in out
     assert "(n-1)/n = 4/5: Bessel's correction" in row(out, "bndiff2")[1]
 
 
-def test_lost_repeats_against_finite_differences(capsys):
+def test_lost_repeats_against_complex_steps(capsys):
     code, out, _ = run(capsys, "--impl", f"{MISTAKES}:lost_repeats", "--vocab-size", 4,
                        "--batch-size", 6, "--n-hidden", 4)
     assert code == 1

@@ -1,6 +1,7 @@
 """The figures: made for a short and a longer run, with their parts, backend untouched."""
 
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -169,3 +170,19 @@ def test_diagnostics_interval_must_be_a_positive_whole_number(runs, every):
     dataset, _ = runs
     with pytest.raises(ConfigError, match="^diagnostics must be a whole number"):
         trainer.train(trainer.Config(max_steps=30, **SMALL), dataset, diagnostics=every)
+
+
+def test_update_ratio_is_the_step_actually_applied(runs):
+    # independent of the recorder: the update is the difference of the parameters
+    # before and after step 10, and the lecture divides by the std after the update
+    dataset, _ = runs
+    cfg = trainer.Config(max_steps=11, dtype="float64", **SMALL)
+    before = trainer.train(replace(cfg, max_steps=10), dataset).params
+    run = trainer.train(cfg, dataset, diagnostics=10)
+    assert list(run.diagnostics["steps"]) == [0, 10]
+    for j, name in enumerate(run.diagnostics["ud_names"]):
+        after = run.params[str(name)]
+        with np.errstate(divide="ignore"):  # b1: the fast step's db1 is exactly 0, -inf
+            expected = np.log10(np.std(before[str(name)] - after) / np.std(after))
+        assert run.diagnostics["ud"][1, j] == pytest.approx(expected, abs=1e-9), name
+

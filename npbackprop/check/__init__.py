@@ -2,16 +2,20 @@
 
     from npbackprop.check import make_setup, check_builtin, grade, template
     print(grade("mine.py:backward", 1, make_setup()).text())
+    globals().update(lecture_setup()); ...; grade_namespace(globals())   # notebook cells
 
 An application on the core, never imported by it: setups.py (the batch and
 its reference gradients), grader.py (each exercise), report.py (rows and
 text), diagnose.py (why a row is wrong), learner.py (a learner's file),
-fixture.py (the committed torch reference beside it), backprop_template.py
-(the learner's starting file) and command.py (`npbackprop check`).
+namespace.py (a learner's notebook cells), fixture.py (the committed torch
+reference beside it), backprop_template.py (the learner's starting file) and
+command.py (`npbackprop check`).
 """
 
 from npbackprop.check.grader import check_builtin, grade
 from npbackprop.check.learner import template
+from npbackprop.check.namespace import grade_namespace, lecture_setup
 from npbackprop.check.setups import make_setup
 
-__all__ = ["check_builtin", "grade", "make_setup", "template"]
+__all__ = ["check_builtin", "grade", "grade_namespace", "lecture_setup", "make_setup",
+           "template"]

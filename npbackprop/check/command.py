@@ -41,8 +41,8 @@ def add_arguments(p):
     p.add_argument("--template", action="store_true",
                    help="write a starting file for --impl to stdout and stop")
     sizes = p.add_argument_group(
-        "another setup (any of these: a random batch and init from --seed, finite "
-        "differences as the reference; default: the lecture's torch fixture)")
+        "another setup (any of these: a random batch and init from --seed, complex-step "
+        "derivatives as the reference; default: the lecture's torch fixture)")
     sizes.add_argument("--seed", type=int, default=None, metavar="N",
                        help=f"seed of init and batch (default: {setups.DEFAULT_SEED})")
     for field, flag, text in (("vocab_size", "--vocab-size", "vocabulary size V"),
@@ -60,7 +60,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "check", help="check the gradients, ours or your own backward (--impl)",
         description="Print the lecture's gradient table (exact / approximate / maxdiff) "
-        "for our backward passes against the torch fixture and finite differences, or "
+        "for our backward passes against the torch fixture and complex-step derivatives, or "
         "grade your own backward with --impl; --template writes a starting file.")
     add_arguments(p)
     p.set_defaults(func=cmd_check)

@@ -173,58 +173,36 @@ def known_mistake(x, expected, terms, n, tol, specific=()):
     return ""
 
 
-def fused_diagnosis(terms, n, tol):
+def fused_diagnosis(terms, n, tol, specific=()):
     """diagnose(x) for a fused exercise (2 or 3) whose right answer is the sum of terms."""
     expected = sum(t for _, t, _ in terms)
-    return lambda x: known_mistake(x, expected, terms, n, tol)
+    return lambda x: known_mistake(x, expected, terms, n, tol, specific)
 
 
-def shape_diagnosis(name, x, ref, tol):
-    """What a wrong shape says about the mistake: unsummed broadcast, transpose, keepdims."""
-    xs, rs = x.shape, ref.shape
-    if x.ndim == 2 and xs == rs[::-1]:
-        why = f"{xs} is the transpose of {rs}"
-        why += f": {MATMUL[name]}" if name in MATMUL else ""
-        return why + ("; its transpose is right" if close(x.T, ref, tol) else "")
-    if x.size == ref.size:
-        how = ("keepdims=True missing?" if x.ndim < ref.ndim
-               else "a keepdims=True too many?" if x.ndim > ref.ndim else "reshape it")
-        right = close(x.reshape(rs), ref, tol)
-        return (f"the right number of elements in the wrong shape: {name} is {rs} ({how})"
-                + ("; the values are right" if right else ""))
-    try:
-        summed = unbroadcast(x, rs)
-    except ValueError:
-        summed = None
-    if summed is not None:
-        # rs broadcasts to xs: the gradient of a broadcast tensor was not summed
-        lead = x.ndim - len(rs)
-        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(rs)
-                                          if s == 1 and xs[lead + i] != 1)
-        axes = axes[0] if len(axes) == 1 else axes
-        return (f"not summed over the broadcast: {name} {rs} was broadcast to {xs}, so its "
-                f"gradient is summed over axis {axes}" + (" (keepdims=True)" if lead == 0 else "")
-                + ("; summed, it is right" if close(summed, ref, tol) else ""))
-    if x.ndim == ref.ndim:
-        wrong = [i for i in range(x.ndim) if xs[i] == 1 and rs[i] != 1]
-        right = [i for i in range(x.ndim) if rs[i] == 1 and xs[i] != 1]
-        if wrong and right:
-            return (f"summed over the wrong axis: {name} {rs} was broadcast along axis "
-                    f"{right[0]}, so sum over axis {right[0]}, not axis {wrong[0]}")
-        if wrong and not right and xs == tuple(1 if i in wrong else s for i, s in enumerate(rs)):
-            return (f"{name} is {rs}: its gradient has that full shape (broadcast it back)"
-                    + ("; broadcast, it is right"
-                       if close(np.broadcast_to(x, rs), ref, tol) else ""))
-    return ""
+def biased_batchnorm(v, dhpreact):
+    """The most common real Bessel mistake, as (its dhprebn, its message): a standard
+    batchnorm (variance divided by n, as np.var) run end to end from hprebn."""
+    x, n = v["hprebn"], v["n"]
+    var = x.var(0, keepdims=True)                                      # (1, H), biased
+    raw = (x - x.mean(0, keepdims=True)) / np.sqrt(var + BN_EPS)
+    d = v["bngain"] * dhpreact                                         # dbnraw
+    dx = (n * d - d.sum(0) - raw * (d * raw).sum(0)) / (n * np.sqrt(var + BN_EPS))
+    return [(dx, f"a biased batchnorm (variance divided by n, as np.var or CS231n's) run "
+                 f"end to end: about sqrt(n/(n-1)) = sqrt({n}/{n - 1}) times the right "
+                 f"dhprebn; the lecture's bnvar divides by n-1 (np.var(..., ddof=1))")]
 
 
 # -----------------------------------------------------------------------------
 # exercise 1, line by line
 
-def _usable(x, ref):
-    """A learner's array that can stand in for `ref` in a computation."""
-    return (isinstance(x, np.ndarray) and x.shape == ref.shape
-            and np.issubdtype(x.dtype, np.number) and bool(np.all(np.isfinite(x))))
+def as_upstream(x, ref):
+    """A learner's array as it can stand in for `ref` in a computation, or None: one of
+    the right size in another shape ((64,) for (1, 64)) is reshaped and used."""
+    if not (isinstance(x, np.ndarray) and x.size == ref.size and x.dtype.kind in "fiu"
+            and [s for s in x.shape if s != 1] == [s for s in ref.shape if s != 1]):
+        return None
+    x = x.reshape(ref.shape).astype(np.float64)
+    return x if bool(np.all(np.isfinite(x))) else None
 
 
 def diagnose_ex1(name, x, v, ref, yours, rows, tol):
@@ -240,8 +218,11 @@ def diagnose_ex1(name, x, v, ref, yours, rows, tol):
     for up, _ in BRANCHES[name]:
         if up in rows and rows[up].attempted and not rows[up].ok:
             wrong.append(up)
-            if _usable(yours.get(up), ref[up]):
-                g[up] = yours[up].astype(np.float64)
+            theirs = as_upstream(yours.get(up), ref[up])
+            if theirs is None:
+                # no line can be judged from a reference it did not see
+                return f"d{up} above is wrong ({rows[up].status}): fix the rows in order"
+            g[up] = theirs
     terms = ex1_terms(name, v, g)
     expected = sum(t for _, t, _ in terms)
     if wrong and close(x, expected, tol):
@@ -256,6 +237,8 @@ def diagnose_ex1(name, x, v, ref, yours, rows, tol):
         specific.append((expected.T, f"equals the transpose of the right answer: {MATMUL[name]}"))
     if name == "h" and v["W2"].shape[0] == v["W2"].shape[1]:
         specific.append((g["logits"] @ v["W2"], f"equals dlogits @ W2: {MATMUL['h']}"))
+    if name == "hprebn" and "hpreact" not in wrong:
+        specific += biased_batchnorm(v, g["hpreact"])
     if name == "embcat" and v["W1"].shape[0] == v["W1"].shape[1]:
         specific.append((g["hprebn"] @ v["W1"], f"equals dhprebn @ W1: {MATMUL['embcat']}"))
     found = known_mistake(x, expected, terms, v["n"], tol, specific)
@@ -271,12 +254,12 @@ def forgotten_logit_maxes(yours, v):
     dlogits equals dnorm_logits exactly and the branch would have changed it.
     """
     dl, dn, dm = (yours.get(k) for k in ("logits", "norm_logits", "logit_maxes"))
-    if not all(isinstance(a, np.ndarray) for a in (dn, dm)):
+    shape = v["logits"].shape
+    if not (isinstance(dl, np.ndarray) and isinstance(dn, np.ndarray)
+            and isinstance(dm, np.ndarray) and dl.shape == dn.shape == shape
+            and dm.shape == v["logit_maxes"].shape and dn.dtype.kind == dm.dtype.kind == "f"):
         return ""
-    try:
-        with_branch = dn + _onehot(v["logits"].argmax(1), dn.shape) * dm
-    except ValueError:
-        return ""
+    with_branch = dn + _onehot(v["logits"].argmax(1), shape) * dm
     if np.array_equal(dl, dn) and not np.array_equal(with_branch, dn):
         return ("passes, but the branch through logit_maxes looks forgotten (dlogits == "
                 "dnorm_logits exactly); harmless here since dlogit_maxes is ~0")

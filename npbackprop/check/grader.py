@@ -5,7 +5,7 @@
     print(report.text()); exit code 0 if report.ok
 
 The reference is the committed torch fixture at the lecture's size, and
-central finite differences in float64 at any other size (or seed): setups.py.
+complex-step derivatives in float64 at any other size (or seed): reference.py.
 This module grades each exercise; report.py owns the rows and the text,
 diagnose.py explains a wrong row, learner.py loads and calls the learner's
 FILE.py:FUNC. Nothing here prints or exits; user mistakes raise NpbackpropError.
@@ -14,12 +14,17 @@ FILE.py:FUNC. Nothing here prints or exits; user mistakes raise NpbackpropError.
 from dataclasses import replace
 
 from npbackprop import chunked, layers
-from npbackprop.check.diagnose import (diagnose_ex1, ex2_terms, ex3_terms,
+from npbackprop.check.diagnose import (biased_batchnorm, diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
-from npbackprop.check.learner import call_learner, error_notes, grad_name, load_learner
-from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_REACHED, Report, Row, Section,
+from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
+                                      load_learner)
+from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
+                                     Section,
                                      _count_summary, grade_row)
-from npbackprop.check.setups import ALLCLOSE, FINITE_DIFF, reference_grads
+from npbackprop.check.reference import complex_step_grads
+from npbackprop.check.shapes import ex1_shape_diagnosis
+from npbackprop.check.setups import ALLCLOSE, COMPLEX_STEP, reference_grads
+from npbackprop.check.values import alias_diagnosis, aliases
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
 
@@ -30,7 +35,7 @@ EXERCISES = {1: "backward", 2: "cross_entropy_backward", 3: "batchnorm_backward"
 # our own backward passes, the lecture's table
 
 def check_builtin(setup, exercises=(1, 2, 3)):
-    """Exercise 1's chunked backward against torch (if any) and finite differences,
+    """Exercise 1's chunked backward against torch (if any) and complex steps,
     then the fused exercises 2 and 3 against the chunked result. Returns a Report."""
     v = setup.cache
     ours = chunked.backward(v)
@@ -39,9 +44,9 @@ def check_builtin(setup, exercises=(1, 2, 3)):
         if setup.torch_grads is not None:
             sections.append(Section("exercise 1: chunked backward vs torch (float64)", ALLCLOSE,
                                     ex1_rows(ours, setup.torch_grads, v, ALLCLOSE)))
-        fd = chunked.numerical_grads(setup.params, setup.Xb, setup.Yb, GRAD_NAMES)
-        sections.append(Section("exercise 1: chunked backward vs finite differences (float64)",
-                                FINITE_DIFF, ex1_rows(ours, fd, v, FINITE_DIFF)))
+        cs = complex_step_grads(v, GRAD_NAMES, setup.budget)
+        sections.append(Section("exercise 1: chunked backward vs complex-step derivatives "
+                                "(float64)", COMPLEX_STEP, ex1_rows(ours, cs, v, COMPLEX_STEP)))
     if 2 in exercises:
         _, ce_cache = layers.cross_entropy_forward(v["logits"], v["Yb"])
         dlogits, _ = layers.cross_entropy_backward(1.0, ce_cache)
@@ -72,70 +77,90 @@ def _error_row(name, err):
 
 def grade_backward(learner, setup):
     """Exercise 1: FUNC(cache) -> {name: gradient}; 26 rows against the reference."""
-    v, tol = setup.cache, setup.tolerance
+    out, err = call_learner(learner, (setup.cache,), "cache")
+    if err is not None:
+        return report_ex1(learner.label, setup, err.local_grads, (), err)
+    if not isinstance(out, dict):
+        what = "None" if out is None else f"a {type(out).__name__}"
+        raise NpbackpropError(
+            f"{learner.label} returned {what}, not a dict of gradients by name such as "
+            f"{{'logprobs': dlogprobs, ...}}")
+    yours, notes = read_grads(out)
+    return report_ex1(learner.label, setup, yours, notes)
+
+
+def read_grads(out):
+    """{name: gradient} from a learner's dict keyed "W1" or "dW1", and notes on its keys."""
+    yours, ignored, renamed, notes = {}, [], False, []
+    for k, x in out.items():
+        name = grad_name(k)
+        if name is None:
+            ignored.append(repr(k))
+            continue
+        renamed |= name != k
+        yours[name] = x
+    if renamed:
+        notes.append("keys like 'dW1' read as 'W1' (the bare name is the convention)")
+    if ignored:
+        notes.append(f"ignored keys, not among the 26 names: {', '.join(ignored)}")
+    return yours, notes
+
+
+def report_ex1(label, setup, yours, notes=(), err=None, missing=NOT_ATTEMPTED):
+    """Exercise 1's report for the gradients `yours` {name: value} that `label` gave.
+
+    missing: the status of a name absent from yours (not attempted, or not
+    computed yet for a notebook's namespace); err: the learner's exception.
+    """
+    yours, converted = from_torch(yours)
+    pairs = aliases(yours)
+    notes = list(notes) + converted + [alias_diagnosis(k, yours, pairs) for k in pairs]
     ref = reference_grads(setup, GRAD_NAMES)
-    out, err = call_learner(learner, (v,), "cache")
-    notes = []
-    if err is None:
-        if not isinstance(out, dict):
-            what = "None" if out is None else f"a {type(out).__name__}"
-            raise NpbackpropError(
-                f"{learner.label} returned {what}, not a dict of gradients by name such as "
-                f"{{'logprobs': dlogprobs, ...}}")
-        yours, ignored, renamed = {}, [], False
-        for k, x in out.items():
-            name = grad_name(k)
-            if name is None:
-                ignored.append(repr(k))
-                continue
-            renamed |= name != k
-            yours[name] = x
-        if renamed:
-            notes.append("keys like 'dW1' read as 'W1' (the bare name is the convention)")
-        if ignored:
-            notes.append(f"ignored keys, not among the 26 names: {', '.join(ignored)}")
-    else:
-        yours = err.local_grads
-
-    section = Section(f"exercise 1: your backward vs {_ref_name(setup)}", tol,
-                      ex1_rows(yours, ref, v, tol, err))
-    return _learner_report(learner, 1, setup, section, notes, err)
+    section = Section(f"exercise 1: your backward vs {_ref_name(setup)}", setup.tolerance,
+                      ex1_rows(yours, ref, setup.cache, setup.tolerance, err, missing))
+    return _learner_report(label, 1, setup, section, notes, err)
 
 
-def ex1_rows(yours, ref, v, tol, err=None):
+def ex1_rows(yours, ref, v, tol, err=None, missing=NOT_ATTEMPTED):
     """The 26 rows of exercise 1, in the lecture's order, each diagnosed if wrong.
 
     yours: {name: array or None}; after an exception (err), the gradient being
     computed is the error row and the ones never computed are not reached.
     """
-    rows = {}
+    rows, pairs = {}, aliases(yours)
     for name in GRAD_NAMES:
         if err is not None and name == err.row:
             rows[name] = _error_row(name, err)
         elif err is not None and yours.get(name) is None:
             rows[name] = Row(name, NOT_REACHED)
+        elif yours.get(name) is None:
+            rows[name] = Row(name, missing)
         else:
-            rows[name] = grade_row(name, yours.get(name), ref[name], tol,
-                                   lambda x, name=name: diagnose_ex1(name, x, v, ref, yours,
-                                                                     rows, tol))
-        if name == "logits" and rows[name].ok:
+            rows[name] = grade_row(
+                name, yours.get(name), ref[name], tol,
+                lambda x, name=name: diagnose_ex1(name, x, v, ref, yours, rows, tol),
+                lambda x, name=name: ex1_shape_diagnosis(name, x, v, ref, rows, tol))
+        if not rows[name].ok and alias_diagnosis(name, yours, pairs):
+            rows[name] = replace(rows[name], diagnosis=alias_diagnosis(name, yours, pairs))
+        if name == "logits" and rows[name].ok and "logits" not in pairs:
             note = forgotten_logit_maxes(yours, v)
             rows[name] = replace(rows[name], diagnosis=note) if note else rows[name]
     return tuple(rows[k] for k in GRAD_NAMES)
 
 
 def _ref_name(setup):
-    return "torch (float64)" if setup.torch_grads is not None else "finite differences (float64)"
+    return ("torch (float64)" if setup.torch_grads is not None
+            else "complex-step derivatives (float64)")
 
 
-def _learner_report(learner, exercise, setup, section, notes, err):
+def _learner_report(label, exercise, setup, section, notes, err):
     """The report of one exercise: its section, notes, and the learner's error if any."""
-    header = (f"npbackprop check: exercise {exercise}, {learner.label}",
+    header = (f"npbackprop check: exercise {exercise}, {label}",
               f"setup: {setup.describe()}", EXACT_NOTE)
     summary = _count_summary(section.rows)
     if err is not None:
-        notes = list(notes) + error_notes(learner, err)
-        summary = f"{learner.label} raised {err.exc_type}; {summary}"
+        notes = list(notes) + error_notes(label, err)
+        summary = f"{label} raised {err.exc_type}; {summary}"
     ok = all(r.ok for r in section.rows)
     return Report(header, (section,), tuple(notes), summary, ok)
 
@@ -143,31 +168,42 @@ def _learner_report(learner, exercise, setup, section, notes, err):
 def grade_cross_entropy(learner, setup):
     """Exercise 2: FUNC(logits, Yb) -> dlogits, one row against the reference."""
     v = setup.cache
-    ref = reference_grads(setup, ("logits",))
-    out, err = call_learner(learner, (v["logits"], v["Yb"]), "logits, Yb")
-    diagnose = fused_diagnosis(ex2_terms(v), v["n"], setup.tolerance)
-    return _grade_one(learner, 2, setup, "logits", out, err, ref["logits"], diagnose)
+    out, err = call_learner(learner, (v["logits"], v["Yb"]), "logits, Yb", row="logits")
+    return report_fused(learner.label, 2, setup, out, err)
 
 
 def grade_batchnorm(learner, setup):
     """Exercise 3: FUNC(dhpreact, cache) -> dhprebn, one row against the reference."""
-    v = setup.cache
-    ref = reference_grads(setup, ("hpreact", "hprebn"))
-    out, err = call_learner(learner, (ref["hpreact"], v), "dhpreact, cache")
-    diagnose = fused_diagnosis(ex3_terms(v, ref["hpreact"]), v["n"], setup.tolerance)
-    return _grade_one(learner, 3, setup, "hprebn", out, err, ref["hprebn"], diagnose)
+    dhpreact = reference_grads(setup, ("hpreact",))["hpreact"]
+    out, err = call_learner(learner, (dhpreact, setup.cache), "dhpreact, cache", row="hprebn")
+    return report_fused(learner.label, 3, setup, out, err)
 
 
-def _grade_one(learner, exercise, setup, name, out, err, ref, diagnose):
-    """The report of a fused exercise: one row, or the error row if FUNC raised."""
-    if err is None:
-        row = grade_row(name, out, ref, setup.tolerance, diagnose)
+def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, dhpreact=None):
+    """The report of a fused exercise (2: dlogits, 3: dhprebn): one row, or the error row.
+
+    dhpreact: for exercise 3, the upstream gradient out was computed from
+    (the reference's if None).
+    """
+    v, tol = setup.cache, setup.tolerance
+    name, specific = {2: "logits", 3: "hprebn"}[exercise], ()
+    if exercise == 2:
+        terms = ex2_terms(v)
     else:
+        up = reference_grads(setup, ("hpreact",))["hpreact"] if dhpreact is None else dhpreact
+        terms, specific = ex3_terms(v, up), biased_batchnorm(v, up)
+    ref = (reference_grads(setup, (name,))[name] if dhpreact is None
+           else sum(t for _, t, _ in terms))
+    (out,), notes = from_torch([out])
+    if err is not None:
         row = _error_row(name, err)
+    elif out is None:
+        row = Row(name, missing)
+    else:
+        row = grade_row(name, out, ref, tol, fused_diagnosis(terms, v["n"], tol, specific))
     what = {2: "fused cross-entropy backward", 3: "fused batchnorm backward"}[exercise]
-    section = Section(f"exercise {exercise}: your {what} vs {_ref_name(setup)}",
-                      setup.tolerance, (row,))
-    return _learner_report(learner, exercise, setup, section, (), err)
+    section = Section(f"exercise {exercise}: your {what} vs {_ref_name(setup)}", tol, (row,))
+    return _learner_report(label, exercise, setup, section, notes, err)
 
 
 def grade(spec, exercise, setup):
@@ -177,3 +213,8 @@ def grade(spec, exercise, setup):
     learner = load_learner(spec, EXERCISES[exercise])
     return {1: grade_backward, 2: grade_cross_entropy, 3: grade_batchnorm}[exercise](
         learner, setup)
+
+
+def with_notes(report, notes):
+    """report with `notes` put before its own."""
+    return replace(report, notes=tuple(notes) + report.notes) if notes else report

@@ -11,6 +11,7 @@ frames held so far. Mistakes in loading raise NpbackpropError, one line.
 """
 
 import ast
+import linecache
 import traceback
 import types
 from pathlib import Path
@@ -135,10 +136,12 @@ class LearnerError(NamedTuple):
     local_grads: dict       # the gradients computed so far, from the learner's frames
 
 
-def call_learner(learner, args, params):
+def call_learner(learner, args, params, row=None):
     """Run FUNC on copies of args. Returns (result, None) or (None, LearnerError).
 
-    params names the arguments for messages ("logits, Yb"). An exception with
+    params names the arguments for messages ("logits, Yb"); row, the one
+    gradient FUNC computes (exercises 2 and 3), else found from the failing
+    line. An exception with
     no frame in the learner's file means FUNC could not be called that way:
     NpbackpropError.
     """
@@ -157,7 +160,7 @@ def call_learner(learner, args, params):
             if tb.tb_frame.f_code is getattr(learner.func, "__code__", None):
                 func_line = tb.tb_lineno
             tb = tb.tb_next
-        row = _assigned_grad(learner.tree, frames[-1].lineno)
+        row = row or _assigned_grad(learner.tree, frames[-1].lineno)
         if row is None and func_line is not None:
             row = _assigned_grad(learner.tree, func_line)
         if row is None:
@@ -167,6 +170,49 @@ def call_learner(learner, args, params):
         text = tuple(x for chunk in lines for x in chunk.rstrip("\n").split("\n"))
         return None, LearnerError(type(exc).__name__, _first_line(exc), frames[-1].lineno, row,
                                   text, grads)
+
+
+def learner_from_callable(func, label=None):
+    """A Learner for a function defined in a notebook cell or a module, not loaded by path."""
+    if not callable(func):
+        raise NpbackpropError(f"expected a function or a namespace dict, got a "
+                              f"{type(func).__name__}")
+    code = getattr(func, "__code__", None)
+    filename = code.co_filename if code else "<unknown>"
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)), filename)
+    except (SyntaxError, ValueError):
+        tree = ast.Module(body=[], type_ignores=[])
+    name = getattr(func, "__name__", type(func).__name__)
+    return Learner(func, label or f"{name}()", Path(filename), tree)
+
+
+def as_array(x):
+    """A learner's value as numpy sees it: a torch tensor (duck-typed) becomes its array;
+    anything else is returned as it is, for the table to say what is wrong with it."""
+    if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "numpy"):
+        try:
+            return x.detach().cpu().numpy()
+        except Exception:  # a tensor-like object that is not one: graded as what it is
+            return x
+    return x
+
+
+def from_torch(grads):
+    """Torch tensors among grads (a dict or a list) as numpy arrays, without importing torch.
+
+    Returns (grads converted, notes): a note names the converted tensors.
+    """
+    items = grads.items() if isinstance(grads, dict) else enumerate(grads)
+    out, names = dict(items), []
+    for k, x in out.items():
+        out[k] = as_array(x)
+        if out[k] is not x:
+            names.append(f"d{k}" if isinstance(k, str) else "the result")
+    out = out if isinstance(grads, dict) else [out[i] for i in range(len(grads))]
+    note = (f"torch tensors converted with .detach().cpu().numpy(): {', '.join(names)}"
+            if names else None)
+    return out, [note] if note else []
 
 
 def _grads_so_far(exc, learner, args):
@@ -198,10 +244,10 @@ def _copy(x):
     return x.copy() if isinstance(x, np.ndarray) else x
 
 
-def error_notes(learner, err):
+def error_notes(label, err):
     """The notes under the table for err: the learner's traceback, and a hint."""
     at = f" while computing d{err.row}" if err.row else ""
-    notes = [f"{learner.label} raised {err.exc_type}{at}:"] + list(err.traceback)
+    notes = [f"{label} raised {err.exc_type}{at}:"] + list(err.traceback)
     if err.exc_type == "ValueError" and "matmul" in err.message:
         notes.append("hint: a matmul gradient needs a transpose: for y = a @ b, "
                      "da = dy @ b.T and db = a.T @ dy")

@@ -11,16 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npbackprop.check.diagnose import close, shape_diagnosis
+from npbackprop.check.diagnose import close
+from npbackprop.check.shapes import shape_diagnosis
 from npbackprop.check.setups import Tolerance
+from npbackprop.check.values import value_problem
 from npbackprop.gradcheck import compare
 
 EXACT_NOTE = "exact: all equal (informational); approximate decides a row"
 
 # row statuses; only OK passes
 OK, NOT_ATTEMPTED, NOT_REACHED = "ok", "not attempted", "not reached"
+NOT_COMPUTED = "not computed yet"      # a name a notebook's namespace does not hold
 NOT_ARRAY, WRONG_SHAPE, WRONG_DTYPE = "not an array", "wrong shape", "wrong dtype"
 NON_FINITE, MISMATCH, ERROR = "non-finite", "mismatch", "error"
+# the lecture's cmp would accept it (it broadcasts): right values, in the wrong shape
+RIGHT_VALUES = "right values, wrong shape"
 
 
 @dataclass(frozen=True)
@@ -41,21 +46,28 @@ class Row:
 
     @property
     def attempted(self):
-        return self.status not in (NOT_ATTEMPTED, NOT_REACHED)
+        return self.status not in (NOT_ATTEMPTED, NOT_REACHED, NOT_COMPUTED)
 
 
-def grade_row(name, x, ref, tol, diagnose=None):
-    """Compare a learner's x with ref; diagnose(x) explains a numeric mismatch."""
+def grade_row(name, x, ref, tol, diagnose=None, shape_diagnose=None):
+    """Compare a learner's x with ref; diagnose(x) explains a numeric mismatch,
+    shape_diagnose(x) a wrong shape (default: shape_diagnosis without the cache)."""
     if x is None:
         return Row(name, NOT_ATTEMPTED)
-    if not isinstance(x, np.ndarray):
-        return Row(name, NOT_ARRAY, problem=f"not a numpy array but a {type(x).__name__}")
+    kind = value_problem(x, ref)
+    if kind is not None:
+        status, problem, diagnosis = kind
+        return Row(name, status, problem=problem, diagnosis=diagnosis)
     if x.shape != ref.shape:
+        if _squeezed(x.shape) == _squeezed(ref.shape) and _close(x.reshape(ref.shape), ref, tol):
+            return Row(name, RIGHT_VALUES, problem=f"right values, shape {x.shape} should be "
+                       f"{ref.shape}", diagnosis="the lecture's cmp broadcasts and accepts it; "
+                       f"{name} is {ref.shape}, so is its gradient" + _keepdims(x, ref))
         return Row(name, WRONG_SHAPE, problem=f"wrong shape {x.shape}, expected {ref.shape}",
-                   diagnosis=shape_diagnosis(name, x, ref, tol))
+                   diagnosis=_safe(lambda: shape_diagnose(x) if shape_diagnose
+                                   else shape_diagnosis(name, x, ref, tol)))
     if x.dtype != ref.dtype:
-        right = (np.issubdtype(x.dtype, np.number)
-                 and close(x.astype(np.float64), ref, tol))
+        right = _close(x, ref, tol)
         return Row(name, WRONG_DTYPE, problem=f"wrong dtype {x.dtype}, expected {ref.dtype}",
                    diagnosis=f"the values are right once cast to {ref.dtype}: keep the tensor's "
                    f"dtype (a {x.dtype} array crept in)" if right else "")
@@ -68,7 +80,29 @@ def grade_row(name, x, ref, tol, diagnose=None):
     problem = (f"mismatch: {r.n_bad}/{r.size} off, worst at {list(r.worst_index)}: "
                f"{r.worst_analytic:.4g}, expected {r.worst_numeric:.4g}")
     return Row(name, MISMATCH, exact, False, r.maxdiff, problem=problem,
-               diagnosis=diagnose(x) if diagnose else "")
+               diagnosis=_safe(lambda: diagnose(x)) if diagnose else "")
+
+
+def _squeezed(shape):
+    return tuple(s for s in shape if s != 1)
+
+
+def _keepdims(x, ref):
+    return " (keepdims=True)" if x.ndim < ref.ndim else ""
+
+
+def _close(x, ref, tol):
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.isfinite(x))) and close(x.astype(np.float64), ref, tol)
+
+
+def _safe(explain):
+    """A diagnosis, or "" when explaining a learner's odd value fails: never a traceback."""
+    try:
+        with np.errstate(all="ignore"):
+            return explain()
+    except (ValueError, TypeError, IndexError, ArithmeticError):
+        return ""
 
 
 # -----------------------------------------------------------------------------
@@ -81,9 +115,9 @@ class Section:
     rows: tuple
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
-    """What `npbackprop check` shows: header lines, tables, notes, a summary."""
+    """What `npbackprop check` shows: header lines, tables, notes, a summary; .ok passes."""
 
     header: tuple
     sections: tuple
@@ -99,6 +133,10 @@ class Report:
         if self.notes:
             lines += [""] + list(self.notes)
         return "\n".join(lines + ["", self.summary])
+
+    def __repr__(self):
+        # short: a notebook shows it under the printed table
+        return f"<Report: {self.summary}>"
 
 
 def _fmt(x):
@@ -124,4 +162,6 @@ def _count_summary(rows):
     correct = sum(r.ok for r in rows)
     if correct == total:
         return f"{correct}/{total} correct"
-    return f"{tried}/{total} attempted, {correct} correct"
+    shaped = sum(r.status == RIGHT_VALUES for r in rows)
+    also = f", {shaped} right values in the wrong shape" if shaped else ""
+    return f"{tried}/{total} attempted, {correct} correct{also}"
