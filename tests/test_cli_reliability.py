@@ -203,7 +203,10 @@ def test_piping_into_head_is_no_traceback(tmp_path, names_file, command):
         command = [*command, "-o", str(out)]
     done = subprocess.run(f"{sys.executable} -m npbackprop {' '.join(command)} | head -1",
                           shell=True, env=ENV, capture_output=True, text=True, timeout=300)
-    assert done.stderr == "" and len(done.stdout.splitlines()) == 1
+    # stderr may hold check's progress lines on a slow machine, never a traceback or error
+    problems = [line for line in done.stderr.splitlines()
+                if not line.startswith("npbackprop check: reference, ")]
+    assert problems == [] and len(done.stdout.splitlines()) == 1
 
 
 # -----------------------------------------------------------------------------
