@@ -83,3 +83,19 @@ def nd_sizes(draw):
 
 # the shape of a batchnorm's gain and bias over (N, T, H): every form the lecture's broadcast takes
 bn_param_shapes = st.sampled_from(["H", "1H", "11H"])
+
+
+class FakeTensor:
+    """What a learner's torch tensor offers the grader: .detach().cpu().numpy(); no torch."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.array

@@ -22,6 +22,8 @@ from npbackprop.names import GRAD_NAMES, INTERMEDIATES, PARAM_NAMES
 sys.path.insert(0, str(Path(__file__).parent))
 from learners import lecture_cells, mistakes, ninja  # noqa: E402
 
+import strategies  # noqa: E402
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -153,23 +155,8 @@ def test_a_namespace_from_another_batch_is_said_to_be(ns):
     assert "not the setup's" not in notebook.grade_namespace(ns, file=None).text()
 
 
-class FakeTensor:
-    """What a torch tensor offers the grader: .detach().cpu().numpy(); no torch."""
-
-    def __init__(self, array):
-        self.array = array
-
-    def detach(self):
-        return self
-
-    def cpu(self):
-        return self
-
-    def numpy(self):
-        return self.array
-
-
-FakeTensor.__module__ = "torch"
+class FakeTensor(strategies.FakeTensor):
+    __module__ = "torch"  # as a torch tensor's class says where it comes from
 
 
 def test_tensors_are_converted_by_duck_typing(ns):

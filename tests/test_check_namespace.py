@@ -14,6 +14,7 @@ from npbackprop.names import GRAD_NAMES
 
 sys.path.insert(0, str(Path(__file__).parent / "learners"))
 import ninja  # noqa: E402
+from strategies import FakeTensor  # noqa: E402
 
 
 def cells(ns):
@@ -85,22 +86,6 @@ def test_a_random_setup_is_graded_against_itself():
     assert nb.grade_namespace(ns, file=None).ok
     # the same cells against the lecture's batch are wrong: the setup rides with the names
     assert not nb.grade_namespace(ns, setup=nb.make_setup(), file=None).ok
-
-
-class FakeTensor:
-    """What a learner's torch tensor offers the grader (torch itself is not imported)."""
-
-    def __init__(self, a):
-        self.a = a
-
-    def detach(self):
-        return self
-
-    def cpu(self):
-        return self
-
-    def numpy(self):
-        return self.a
 
 
 def test_torch_tensors_are_read_as_arrays_without_torch():

@@ -15,6 +15,7 @@ from npbackprop.check import grader, namespace, report
 from npbackprop.check.learner import learner_from_callable
 from npbackprop.names import GRAD_NAMES
 from learners import lecture_cells
+from strategies import FakeTensor
 
 RIGHT_DBNMEANI = ("dbnmeani = (-dbndiff).sum(0)", "dbnmeani = (-dbndiff).sum(0, keepdims=True)")
 
@@ -160,20 +161,6 @@ def test_a_transposed_dnorm_logits_beside_a_right_dlogits_is_a_row():
 # -----------------------------------------------------------------------------
 # whatever comes back, a row that says what is wrong, never a traceback
 
-class Tensorish:
-    def __init__(self, a):
-        self.a = a
-
-    def detach(self):
-        return self
-
-    def cpu(self):
-        return self
-
-    def numpy(self):
-        return self.a
-
-
 def odd_values(ref):
     """Every kind of value a learner returns in place of the gradient `ref`."""
     shapes = st.sampled_from([(), (0,), ref.shape[::-1], ref.shape + (1,), (ref.size,),
@@ -185,7 +172,7 @@ def odd_values(ref):
         st.builds(np.float64, st.floats()), st.builds(np.int32, st.integers(-5, 5)),
         numeric, st.just(ref.copy()), st.just(ref.T.copy()), st.just(np.full_like(ref, np.nan)),
         st.just(np.full_like(ref, np.inf)), st.just(ref.tolist()), st.just((ref, ref)), st.just(()),
-        st.just(Tensorish(ref)), st.just(Tensorish(None)), st.just({"x": ref}),
+        st.just(FakeTensor(ref)), st.just(FakeTensor(None)), st.just({"x": ref}),
         st.just(np.broadcast_to(ref, (2,) + ref.shape)), st.just(object()))
 
 
