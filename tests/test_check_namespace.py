@@ -110,3 +110,17 @@ def test_wrong_values_get_a_row_not_a_traceback():
     status = {r.name: r.status for s in report.sections for r in s.rows}
     assert status["W1"] == "not an array" and status["h"] == "not computed yet"
     assert status["C"] == "wrong shape" and status["b1"] == "not an array"
+
+
+def test_a_notebook_that_calls_the_lecture_setup_is_graded_on_the_lecture_batch(tmp_path):
+    # the notebook's own nb.lecture_setup() is the fixture batch, whatever setup was asked for
+    import json
+    body = (Path(__file__).parent.parent / "notebooks" / "backprop_ninja.ipynb").read_text()
+    code = [c for c in json.loads(body)["cells"] if c["cell_type"] == "code"]
+    cells = [code[0], code[1], code[2], code[4]]  # imports, setup, all of exercise 1's cells
+    path = tmp_path / "mine.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                "nbformat_minor": 5}))
+    report = nb.grade(str(path), 1, nb.make_setup(seed=3, n_hidden=20, batch_size=8))
+    assert report.ok, report.text()
+    assert "the lecture's setup" in report.text()

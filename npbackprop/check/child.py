@@ -143,7 +143,8 @@ def _serve(request):
     values = {k: _sendable(ns[k]) for k in request["names"] if k in ns}
     setup, setup_args = ns.get(SETUP_KEY), None
     if setup is not None and setup is not given and hasattr(setup, "sizes"):
-        setup_args = (setup.seed, setup.sizes._asdict())
+        # as make_setup takes them: the lecture's fixture (no seed) is make_setup() alone
+        setup_args = (setup.seed, setup.sizes._asdict() if setup.seed is not None else {})
     return Result(values, err, tuple(notes + _tensors({k: ns[k] for k in values}, values)),
                   setup_args)
 
