@@ -48,25 +48,37 @@ class Workspace(_ReadableWorkspace):
 
 
 def _batchnorm_tanh(x, gain, bias):
-    """Batchnorm over the rows of x (M, H), Bessel-corrected, then tanh; as layers.py."""
+    """Batchnorm over the rows of x (M, H), Bessel-corrected, then tanh; as layers.py,
+    rearranged: x is overwritten by x - mean, and gain * var_inv is one (H,) scale."""
     n = x.shape[0]
     mean = x.sum(0) / n
-    diff = x - mean
-    var = (diff * diff).sum(0) / (n - 1)
+    diff = np.subtract(x, mean, out=x)
+    var = np.einsum("ij,ij->j", diff, diff) / (n - 1)
     var_inv = (var + BN_EPS) ** -0.5
-    raw = diff * var_inv
-    h = np.tanh(gain * raw + bias)
-    return h, (raw, var_inv, mean, var)
+    h = diff * (gain * var_inv)
+    h += bias
+    np.tanh(h, out=h)
+    return h, (diff, var_inv, mean, var)
 
 
 def _tanh_batchnorm_backward(dh, h, gain, cache):
-    """Through tanh, then exercise 3's fused batchnorm backward: (dx, dgain, dbias)."""
-    raw, var_inv, _, _ = cache
+    """Through tanh, then exercise 3's fused batchnorm backward: (dx, dgain, dbias).
+
+    dh is overwritten. With raw = diff * var_inv, exercise 3's
+    dx = gain * var_inv / n * (n * dpre - dbias - n / (n - 1) * raw * dgain)
+    is spread into (H,) factors so that each (M, H) array is touched once or twice."""
+    diff, var_inv, _, _ = cache
     n = dh.shape[0]
-    dpre = (1.0 - h * h) * dh
+    t = h * h
+    np.subtract(1.0, t, out=t)
+    dpre = np.multiply(dh, t, out=dh)
     dbias = dpre.sum(0)
-    dgain = (raw * dpre).sum(0)
-    dx = (gain * var_inv / n) * (n * dpre - dbias - (n / (n - 1)) * raw * dgain)
+    dgain = var_inv * np.einsum("ij,ij->j", diff, dpre)
+    scale = gain * var_inv
+    np.multiply(diff, scale * var_inv * dgain / (n - 1), out=t)
+    dx = np.multiply(dpre, scale, out=dpre)
+    dx -= t
+    dx -= scale * dbias / n
     return dx, dgain, dbias
 
 
