@@ -13,8 +13,10 @@ reference; tests hold this step equal to it. The tricks, each named where used:
   (V, H) are computed once and gathered. Its backward sums dh into those
   tables with one one-hot matmul, and dW and dC come from (V, H) arrays.
 - one flat buffer: parameters, then running statistics, in one array; the
-  gradients in another of the same layout, so SGD is one `flat -= lr * gflat`
-  and the finiteness check one dot product.
+  lr-scaled gradients (lr * grad, the cross-entropy backward starts scaled) in
+  another of the same layout, so SGD is one `flat -= gflat` and the finiteness
+  check one sum; the batch statistics in a third, laid out as the running ones,
+  so the momentum update of all of them is two operations.
 """
 
 import math
@@ -45,28 +47,47 @@ class Workspace(_ReadableWorkspace):
         self.out = f"{len(self.net.modules) - 1}."
         self.E, self.V, self.momentum = n_embd, vocab_size, momentum
         self.eye = np.eye(2 * vocab_size, dtype=self.flat.dtype)   # one-hot rows, by lookup
+        # the batch statistics laid out as the running ones (after the params in flat)
+        self.running = self.flat[self.n_params:]
+        self.batch_stats = np.empty_like(self.running)
+        self.batch_mean_var = [self.batch_stats[2 * i * n_hidden:(2 * i + 2) * n_hidden]
+                               .reshape(2, n_hidden) for i in range(len(self.stages))]
 
 
-def _batchnorm_tanh(x, gain, bias):
-    """Batchnorm over the rows of x (M, H), Bessel-corrected, then tanh; as layers.py."""
+def _batchnorm_tanh(x, gain, bias, mean_var):
+    """Batchnorm over the rows of x (M, H), Bessel-corrected, then tanh; as layers.py,
+    rearranged: x is overwritten by x - mean, and gain * var_inv is one (H,) scale.
+    The batch mean and variance are written into mean_var (2, H)."""
     n = x.shape[0]
-    mean = x.sum(0) / n
-    diff = x - mean
-    var = (diff * diff).sum(0) / (n - 1)
+    mean, var = mean_var
+    np.divide(x.sum(0), n, out=mean)
+    diff = np.subtract(x, mean, out=x)
+    np.divide(np.einsum("ij,ij->j", diff, diff), n - 1, out=var)
     var_inv = (var + BN_EPS) ** -0.5
-    raw = diff * var_inv
-    h = np.tanh(gain * raw + bias)
-    return h, (raw, var_inv, mean, var)
+    h = diff * (gain * var_inv)
+    h += bias
+    np.tanh(h, out=h)
+    return h, (diff, var_inv, mean, var)
 
 
 def _tanh_batchnorm_backward(dh, h, gain, cache):
-    """Through tanh, then exercise 3's fused batchnorm backward: (dx, dgain, dbias)."""
-    raw, var_inv, _, _ = cache
+    """Through tanh, then exercise 3's fused batchnorm backward: (dx, dgain, dbias).
+
+    dh is overwritten. With raw = diff * var_inv, exercise 3's
+    dx = gain * var_inv / n * (n * dpre - dbias - n / (n - 1) * raw * dgain)
+    is spread into (H,) factors so that each (M, H) array is touched once or twice."""
+    diff, var_inv, _, _ = cache
     n = dh.shape[0]
-    dpre = (1.0 - h * h) * dh
+    t = h * h
+    np.subtract(1.0, t, out=t)
+    dpre = np.multiply(dh, t, out=dh)
     dbias = dpre.sum(0)
-    dgain = (raw * dpre).sum(0)
-    dx = (gain * var_inv / n) * (n * dpre - dbias - (n / (n - 1)) * raw * dgain)
+    dgain = var_inv * np.einsum("ij,ij->j", diff, dpre)
+    scale = gain * var_inv
+    np.multiply(diff, scale * var_inv * dgain / (n - 1), out=t)
+    dx = np.multiply(dpre, scale, out=dpre)
+    dx -= t
+    dx -= scale * dbias / n
     return dx, dgain, dbias
 
 
@@ -91,19 +112,20 @@ def fast_sgd_step(ws, Xb, Yb, lr):
             x = x_in @ p[w]
         else:
             x_in = None
-        h, cache = _batchnorm_tanh(x, p[gam], p[bet])
+        h, cache = _batchnorm_tanh(x, p[gam], p[bet], ws.batch_mean_var[s])
         saved.append((x_in, h, cache))
     logits = h @ p[ws.out + "weight"] + p[ws.out + "bias"]         # (N, V)
 
     # cross-entropy and its fused backward (exercise 2)
-    norm = logits - logits.max(1, keepdims=True)
-    counts = np.exp(norm)
-    counts_sum = counts.sum(1, keepdims=True)
+    # (in place; and scaled by lr / N, so that every gradient below is lr * grad)
+    norm = np.subtract(logits, logits.max(1, keepdims=True), out=logits)
     rows = np.arange(N)
-    loss = float(np.log(counts_sum[:, 0]).sum() - norm[rows, Yb].sum()) / N
-    dlogits = counts / counts_sum
-    dlogits[rows, Yb] -= 1.0
-    dlogits /= N
+    picked = norm[rows, Yb].sum()
+    counts = np.exp(norm, out=norm)
+    counts_sum = counts.sum(1, keepdims=True)
+    loss = float(np.log(counts_sum).sum() - picked) / N
+    dlogits = np.multiply(counts, (lr / N) / counts_sum, out=counts)
+    dlogits[rows, Yb] -= lr / N
 
     np.matmul(h.T, dlogits, out=g[ws.out + "weight"])
     dlogits.sum(0, out=g[ws.out + "bias"])
@@ -126,11 +148,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # a nan or inf anywhere in the gradients makes their sum nan or inf
     finite = math.isfinite(loss) and math.isfinite(float(ws.gflat.sum()))
     if finite:
-        ws.flat[:ws.n_params] -= lr * ws.gflat
-        m = ws.momentum
-        for (_, _, _, rm, rv), (_, _, (_, _, mean, var)) in zip(ws.stages, saved):
-            p[rm] *= 1 - m
-            p[rm] += m * mean
-            p[rv] *= 1 - m
-            p[rv] += m * var
+        ws.flat[:ws.n_params] -= ws.gflat                         # gflat is lr * grad
+        # every running statistic at once: (1 - m) * running + m * batch
+        ws.running *= 1 - ws.momentum
+        ws.running += ws.momentum * ws.batch_stats
     return loss, finite
