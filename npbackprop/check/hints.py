@@ -1,6 +1,7 @@
 """A hint keyed on the learner's error: torch spellings left in numpy code, and memory.
 
-    hint("TypeError", "_sum() got an unexpected keyword argument 'keepdim'", "x.sum(1, keepdim=True)")
+    hint("TypeError", "_sum() got an unexpected keyword argument 'keepdim'",
+         "x.sum(1, keepdim=True)")
     -> "numpy spells it keepdims=True (torch's keepdim=True)"
 
 From the exception's type, its message and the learner's failing source line;
@@ -75,6 +76,10 @@ def hint(exc_type, message, line=""):
             return FUNCTIONAL.get(called.group(1) if called else "",
                                   "F (torch.nn.functional) is not here: the arrays are numpy "
                                   "(np.exp, np.eye(k)[ix] for a one-hot, ...)")
+        called = re.search(r"\btorch\.(\w+)", line)
+        if called and hasattr(np, called.group(1)):
+            name = called.group(1)
+            return f"np.{name} is numpy's torch.{name}; there is no torch here"
         return TORCH
     m = re.match(r"(\w+)\(\): argument '\w+' \(position \d+\) must be Tensor, not numpy", message)
     if exc_type == "TypeError" and m:
