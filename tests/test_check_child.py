@@ -3,9 +3,15 @@ and notebooks (`--impl my_solution.ipynb`) run cell by cell there."""
 
 import json
 import time
+from pathlib import Path
 
+import pytest
+
+from npbackprop.check import child
 from npbackprop.check import command as check_cmd
 from learners import lecture_cells
+
+NINJA = Path(__file__).parent / "learners" / "ninja.py"
 
 KEEPDIMS = ("dbnmeani = (-dbndiff).sum(0)", "dbnmeani = (-dbndiff).sum(0, keepdims=True)")
 RIGHT_EX1 = lecture_cells.EX1.replace(*KEEPDIMS)
@@ -63,6 +69,64 @@ def test_running_out_of_memory_is_the_learners_error(capsys, tmp_path):
                              "    return {'W1': dW1}\n")
     code, out, _ = run(capsys, "--impl", path)
     assert code == 1 and "raised MemoryError" in out and 'mine.py", line 5' in out
+
+
+# 400 MB of address space, never touched: free at the default 4G, over a 256M limit
+BIG = "    big = np.empty((50, 1000, 1000))\n"
+
+
+def test_the_memory_limit_is_applied_to_the_child(capsys, tmp_path):
+    body = ("def cross_entropy_backward(logits, Yb):\n" + BIG + "    n = logits.shape[0]\n"
+            "    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)\n"
+            "    p[range(n), Yb] -= 1\n    return p / n\n")
+    path = learner(tmp_path, body)
+    code, out, _ = run(capsys, "--exercise", 2, "--impl", path)
+    assert code == 0 and "1/1 correct" in out
+    code, out, _ = run(capsys, "--exercise", 2, "--impl", path, "--memory-limit", "256M")
+    assert code == 1 and "raised MemoryError at line 5" in out and "1/1 correct" not in out
+    assert "--memory-limit" in out  # the hint under the learner's own traceback
+    assert 'mine.py", line 5' in out and "big = np.empty((50, 1000, 1000))" in out
+
+
+def test_a_notebook_over_the_memory_limit_is_not_a_pass(capsys, tmp_path):
+    path = notebook(tmp_path, "import numpy as np", RIGHT_EX1, BIG.strip())
+    code, out, _ = run(capsys, "--impl", path, "--memory-limit", "256M")
+    # the 26 computed before the last cell raised are graded, but the run is no pass
+    assert code == 1 and "raised MemoryError" in out and "--memory-limit" in out
+
+
+def test_a_value_too_large_to_send_back_is_a_line(capsys, tmp_path):
+    # 80 MB of zeros returned under a 256M limit (the child itself takes ~150M): room for
+    # the array, no room to pickle a copy of it
+    path = learner(tmp_path, "def backward(cache):\n"
+                             "    return {'W1': np.zeros((10, 1000, 1000))}\n")
+    code, out, err = run(capsys, "--impl", path, "--memory-limit", "256M")
+    assert code == 1 and "too large to send back within the memory limit of 256M" in out
+    assert out.count("| not reached") == 26 and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("text, size", [("2G", 2 << 30), ("512M", 512 << 20),
+                                        ("1.5GiB", 3 << 29), ("768mb", 768 << 20),
+                                        ("0.25T", 1 << 38), (str(300 << 20), 300 << 20)])
+def test_memory_limit_sizes(text, size):
+    assert child.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text, message", [
+    ("abc", "--memory-limit: not a size: 'abc' (say 2G, 512M or 1.5GiB)"),
+    ("2X", "--memory-limit: not a size: '2X'"), ("-1G", "not a size: '-1G'"),
+    ("1.5iB", "not a size: '1.5iB'"), ("", "not a size: ''"),
+    ("100M", "--memory-limit 100M is too small: python and numpy need at least 256M"),
+    ("0", "--memory-limit 0 is too small")])
+def test_a_malformed_or_too_small_memory_limit_is_one_line(capsys, text, message):
+    code, out, err = run(capsys, "--impl", NINJA, f"--memory-limit={text}")
+    assert code == 2 and out == "" and err.count("\n") == 1 and message in err
+    assert err.startswith("npbackprop check: error: ")
+
+
+def test_memory_limit_default_stays_4g():
+    assert child.MEMORY_LIMIT == 4 << 30 and child.describe_size(child.MEMORY_LIMIT) == "4G"
+    assert child.describe_size(3 << 29) == "1.5G" and child.describe_size(256 << 20) == "256M"
 
 
 def test_monkeypatching_the_grader_changes_nothing(capsys, tmp_path):

@@ -87,7 +87,8 @@ def _cell_error(exc, filename, tree):
     text = tuple(x for chunk in lines for x in chunk.rstrip("\n").split("\n"))
     lineno = frames[-1].lineno if frames else None
     row = _assigned_grad(tree, lineno) if lineno else None
-    return LearnerError(type(exc).__name__, _first_line(exc), lineno, row, text, {})
+    line = (frames[-1].line or "") if frames else ""
+    return LearnerError(type(exc).__name__, _first_line(exc), lineno, row, text, {}, line)
 
 
 def make_cmp(setup, file=None):

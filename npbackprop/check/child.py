@@ -13,6 +13,7 @@ timeout or a kill comes back as a Result with `failure` set.
 
 import os
 import pickle
+import re
 import resource
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from npbackprop.errors import NpbackpropError
 
 DEFAULT_TIMEOUT = 60            # seconds: the lecture's sizes take well under one
 MEMORY_LIMIT = 4 << 30          # bytes of address space for the child
+MIN_MEMORY = 256 << 20          # below this, python and numpy alone may not start
 # the child's program: main() through the module's name, so pickles name this module
 CHILD = "import sys; from npbackprop.check.child import main; main(*sys.argv[1:3])"
 
@@ -41,6 +43,31 @@ class Result(NamedTuple):
     notes: tuple = ()           # what the child has to say (tensors converted, cells skipped)
     setup_args: object = None   # (seed, sizes) of a lecture_setup the notebook called itself
     failure: str = ""           # the child exited, hung or was killed: one line
+
+
+def parse_size(text):
+    """"2G", "512M", "1.5GiB", "4096" (bytes) -> bytes, in powers of 1024.
+
+    Raises NpbackpropError (one line) for a malformed size or one below MIN_MEMORY.
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b)?\s*", str(text), re.I)
+    if not m or (m.group(3) and not m.group(2) and m.group(3).lower() == "ib"):
+        raise NpbackpropError(f"--memory-limit: not a size: {text!r} (say 2G, 512M or 1.5GiB)")
+    size = int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
+    if size < MIN_MEMORY:
+        raise NpbackpropError(f"--memory-limit {text} is too small: python and numpy need at "
+                              f"least {MIN_MEMORY >> 20}M to start")
+    return size
+
+
+def describe_size(size):
+    """Bytes as --memory-limit takes them: 4294967296 -> "4G", 1610612736 -> "1.5G"."""
+    if not size:
+        return "none"
+    for unit, power in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if size >= 1 << power:
+            return f"{size / (1 << power):.4g}{unit}"
+    return f"{size}"
 
 
 def run_apart(request, timeout=DEFAULT_TIMEOUT, memory=MEMORY_LIMIT):
@@ -75,7 +102,8 @@ def run_apart(request, timeout=DEFAULT_TIMEOUT, memory=MEMORY_LIMIT):
             return payload
         if code < 0:
             name = signal.Signals(-code).name
-            why = " (out of memory?)" if name == "SIGKILL" else ""
+            why = (f" (out of memory? the limit is {describe_size(memory)}, --memory-limit to "
+                   f"change it)" if name in ("SIGKILL", "SIGABRT") else "")
             return Result(failure=f"your code was killed by {name}{why}")
         return Result(failure=f"your code ended the process (exit code {code}) before "
                       f"returning: no gradients came back")
@@ -161,5 +189,14 @@ def main(req_path, resp_path):
     except SystemExit as e:
         reply = ("ok", Result(failure=f"your code called sys.exit({e.code!r}): no gradients "
                               "came back"))
-    Path(resp_path).write_bytes(pickle.dumps(reply))
+    except MemoryError:  # outside the learner's function: loading it, or sending its values
+        reply = ("ok", Result(failure=f"your code ran out of memory (the limit is "
+                              f"{describe_size(limit)}, --memory-limit to change it)"))
+    try:
+        data = pickle.dumps(reply)
+    except MemoryError:  # the values are there, but not room for a copy of them
+        data = pickle.dumps(("ok", Result(failure=f"what your code returned is too large to "
+                                          f"send back within the memory limit of "
+                                          f"{describe_size(limit)} (--memory-limit)")))
+    Path(resp_path).write_bytes(data)
 

@@ -6,6 +6,7 @@
     npbackprop check --exercise 3 --impl mine.py:batchnorm_backward
     npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # complex steps
     npbackprop check --impl my_solution.ipynb --timeout 120                  # a notebook
+    npbackprop check --impl mine.py --memory-limit 1G         # the child's address space
 
 Exit 0 when every row passes, 1 when some row does not, 2 on a usage mistake.
 cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
@@ -52,6 +53,9 @@ def add_arguments(p):
     p.add_argument("--timeout", type=_positive_float, default=child.DEFAULT_TIMEOUT,
                    metavar="S", help="seconds your code may run, in a child process "
                    f"(default: {child.DEFAULT_TIMEOUT})")
+    p.add_argument("--memory-limit", metavar="SIZE", default=None,
+                   help="address space your code may use, in a child process: 2G, 512M, "
+                   f"1.5GiB (default: {child.describe_size(child.MEMORY_LIMIT)})")
     p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES), default=None,
                    help="1: the chunked backward, FUNC(cache) -> {name: grad}; 2: fused "
                    "cross-entropy, FUNC(logits, Yb) -> dlogits; 3: fused batchnorm, "
@@ -104,6 +108,8 @@ def _progress(after=2.0):
 
 def cmd_check(args):
     """The handler: print the report; return 0 if every row passes, 1 if not."""
+    memory = (child.MEMORY_LIMIT if args.memory_limit is None
+              else child.parse_size(args.memory_limit))
     if args.template:
         if args.impl or args.exercise is not None:
             raise NpbackpropError("--template takes no --impl or --exercise")
@@ -119,7 +125,7 @@ def cmd_check(args):
             setups.reference_grads(setup, {1: GRAD_NAMES, 2: ("logits",),
                                            3: ("hpreact", "hprebn")}[args.exercise or 1],
                                    progress)
-        report = namespace.grade(args.impl, args.exercise or 1, setup, args.timeout)
+        report = namespace.grade(args.impl, args.exercise or 1, setup, args.timeout, memory)
     else:
         exercises = (args.exercise,) if args.exercise else (1, 2, 3)
         report = grader.check_builtin(setup, exercises, progress)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from npbackprop import chunked, layers
 from npbackprop.check.diagnose import (biased_batchnorm, diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
-from npbackprop.check.child import DEFAULT_TIMEOUT, run_apart
+from npbackprop.check.child import DEFAULT_TIMEOUT, MEMORY_LIMIT, run_apart
 from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
                                       parse_spec)
 from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
@@ -168,7 +168,7 @@ def _learner_report(label, exercise, setup, section, notes, err):
     if err is not None:
         notes = list(notes) + error_notes(label, err)
         summary = f"{label} raised {err.exc_type}; {summary}"
-    ok = all(r.ok for r in section.rows)
+    ok = err is None and all(r.ok for r in section.rows)  # a notebook may raise after all 26
     return Report(header, (section,), tuple(notes), summary, ok)
 
 
@@ -213,11 +213,12 @@ def report_fused(label, exercise, setup, out, err=None, missing=NOT_ATTEMPTED, d
     return _learner_report(label, exercise, setup, section, notes, err)
 
 
-def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT):
+def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT, memory=MEMORY_LIMIT):
     """Grade "FILE.py:FUNC" (or "FILE.ipynb", by namespace.grade_notebook) on `exercise`
     (1, 2 or 3). Returns a Report.
 
-    The learner's code runs in a child process (child.py) with a time limit;
+    The learner's code runs in a child process (child.py) with a time limit
+    (timeout, seconds) and a memory limit (memory, bytes of address space);
     the reference is computed here, never where learner code ran.
     """
     if exercise not in EXERCISES:
@@ -234,7 +235,7 @@ def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT):
         dhpreact = reference_grads(setup, ("hpreact",))["hpreact"]
         args, params, row = (dhpreact, setup.cache), "dhpreact, cache", "hprebn"
     res = run_apart({"kind": "call", "spec": spec, "func": func, "args": args,
-                     "params": params, "row": row}, timeout)
+                     "params": params, "row": row}, timeout, memory)
     if res.failure:
         return failure_report(label, exercise, setup, res.failure)
     if exercise == 1:

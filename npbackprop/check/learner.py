@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from npbackprop.check.hints import hint
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
 
@@ -140,6 +141,7 @@ class LearnerError(NamedTuple):
     row: object             # the gradient being computed, or None
     traceback: tuple        # lines, frames from the learner's file only
     local_grads: dict       # the gradients computed so far, from the learner's frames
+    line: str = ""          # the source of the learner's innermost line, for the hint
 
 
 def call_learner(learner, args, params, row=None):
@@ -175,7 +177,7 @@ def call_learner(learner, args, params, row=None):
         lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
         text = tuple(x for chunk in lines for x in chunk.rstrip("\n").split("\n"))
         return None, LearnerError(type(exc).__name__, _first_line(exc), frames[-1].lineno, row,
-                                  text, grads)
+                                  text, grads, frames[-1].line or "")
 
 
 def learner_from_callable(func, label=None):
@@ -257,6 +259,8 @@ def error_notes(label, err):
     if err.exc_type == "ValueError" and "matmul" in err.message:
         notes.append("hint: a matmul gradient needs a transpose: for y = a @ b, "
                      "da = dy @ b.T and db = a.T @ dy")
+    elif hint(err.exc_type, err.message, err.line):
+        notes.append(f"hint: {hint(err.exc_type, err.message, err.line)}")
     return notes
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from npbackprop.check import grader
 from npbackprop.check.cells import SETUP_KEY, make_cmp
-from npbackprop.check.child import DEFAULT_TIMEOUT, run_apart
+from npbackprop.check.child import DEFAULT_TIMEOUT, MEMORY_LIMIT, run_apart
 from npbackprop.check.diagnose import close
 from npbackprop.check.learner import as_array, from_torch, learner_from_callable
 from npbackprop.check.report import NOT_COMPUTED
@@ -137,13 +137,13 @@ def _foreign_forward(ns, setup):
     return []
 
 
-def grade_notebook(path, exercise, setup, timeout=DEFAULT_TIMEOUT):
+def grade_notebook(path, exercise, setup, timeout=DEFAULT_TIMEOUT, memory=MEMORY_LIMIT):
     """Run a notebook's code cells in a child, in a namespace from lecture_setup, and
     grade the names they defined (a lecture_setup the notebook calls is the one graded)."""
     ns = lecture_namespace(setup, cmp=False)
     wanted = {1: [f"d{k}" for k in GRAD_NAMES], 2: ["dlogits"], 3: ["dhprebn", "dhpreact"]}
     res = run_apart({"kind": "notebook", "path": path, "namespace": ns,
-                     "names": wanted[exercise] + ["hprebn", "logits", "loss"]}, timeout)
+                     "names": wanted[exercise] + ["hprebn", "logits", "loss"]}, timeout, memory)
     if res.failure:
         return grader.failure_report(path, exercise, setup, res.failure)
     if res.setup_args is not None:
@@ -152,10 +152,11 @@ def grade_notebook(path, exercise, setup, timeout=DEFAULT_TIMEOUT):
     return grade_values(res.value, exercise, setup, path, res.notes, res.error)
 
 
-def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT):
-    """Grade a learner's file: "FILE.py:FUNC" (grader.grade) or "FILE.ipynb" (its cells)."""
+def grade(spec, exercise, setup, timeout=DEFAULT_TIMEOUT, memory=MEMORY_LIMIT):
+    """Grade a learner's file: "FILE.py:FUNC" (grader.grade) or "FILE.ipynb" (its cells),
+    in a child process limited to timeout seconds and memory bytes."""
     if str(spec).endswith(".ipynb"):
         if exercise not in grader.EXERCISES:
             raise NpbackpropError(f"no exercise {exercise}: choose 1, 2 or 3")
-        return grade_notebook(str(spec), exercise, setup, timeout)
-    return grader.grade(str(spec), exercise, setup, timeout)
+        return grade_notebook(str(spec), exercise, setup, timeout, memory)
+    return grader.grade(str(spec), exercise, setup, timeout, memory)
