@@ -6,6 +6,7 @@
     npbackprop check --exercise 3 --impl mine.py:batchnorm_backward
     npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # complex steps
     npbackprop check --impl my_solution.ipynb --timeout 120                  # a notebook
+    npbackprop check --exercise 5 --impl part5.py     # part 5: 3-D batchnorm, flatten
 
 Exit 0 when every row passes, 1 when some row does not, 2 on a usage mistake.
 cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
@@ -15,7 +16,7 @@ import argparse
 import sys
 import time
 
-from npbackprop.check import child, grader, learner, namespace, setups
+from npbackprop.check import child, exercise5, grader, learner, namespace, setups
 from npbackprop.console import run
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
@@ -52,10 +53,12 @@ def add_arguments(p):
     p.add_argument("--timeout", type=_positive_float, default=child.DEFAULT_TIMEOUT,
                    metavar="S", help="seconds your code may run, in a child process "
                    f"(default: {child.DEFAULT_TIMEOUT})")
-    p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES), default=None,
+    p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES) + [5], default=None,
                    help="1: the chunked backward, FUNC(cache) -> {name: grad}; 2: fused "
                    "cross-entropy, FUNC(logits, Yb) -> dlogits; 3: fused batchnorm, "
-                   "FUNC(dhpreact, cache) -> dhprebn (default: 1 with --impl, else all)")
+                   "FUNC(dhpreact, cache) -> dhprebn (default: 1 with --impl, else all); "
+                   "5: part 5's 3-D batchnorm and FlattenConsecutive backward, "
+                   "batchnorm3d_backward and flatten_backward in one FILE.py")
     p.add_argument("--template", action="store_true",
                    help="write a starting file for --impl to stdout and stop")
     sizes = p.add_argument_group(
@@ -105,10 +108,13 @@ def _progress(after=2.0):
 def cmd_check(args):
     """The handler: print the report; return 0 if every row passes, 1 if not."""
     if args.template:
-        if args.impl or args.exercise is not None:
-            raise NpbackpropError("--template takes no --impl or --exercise")
-        sys.stdout.write(learner.template())
+        if args.impl or args.exercise not in (None, 5):
+            raise NpbackpropError("--template takes no --impl, and --exercise 5 only (the "
+                                  "template of exercises 1-3 is one file)")
+        sys.stdout.write(exercise5.template5() if args.exercise == 5 else learner.template())
         return 0
+    if args.exercise == 5:
+        return _check5(args)
     setup = setups.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
                               n_hidden=args.n_hidden, block_size=args.block_size,
                               batch_size=args.batch_size)
@@ -123,6 +129,22 @@ def cmd_check(args):
     else:
         exercises = (args.exercise,) if args.exercise else (1, 2, 3)
         report = grader.check_builtin(setup, exercises, progress)
+    print(report.text(), flush=True)
+    return 0 if report.ok else 1
+
+
+def _check5(args):
+    """Part 5's exercise: the learner's file graded on make_setup5(--seed)."""
+    given = [f for f in setups.LECTURE_SIZES._fields if getattr(args, f) is not None]
+    if given:
+        raise NpbackpropError(f"--{given[0].replace('_', '-')} does not apply to exercise 5 "
+                              "(its sizes are fixed; --seed draws another setup)")
+    if not args.impl or str(args.impl).endswith(".ipynb"):
+        raise NpbackpropError("exercise 5 grades a .py file with batchnorm3d_backward and "
+                              "flatten_backward: npbackprop check --exercise 5 --impl mine.py "
+                              "(start from: npbackprop check --template --exercise 5 > mine.py)")
+    setup = exercise5.make_setup5() if args.seed is None else exercise5.make_setup5(args.seed)
+    report = exercise5.grade5(args.impl, setup, args.timeout)
     print(report.text(), flush=True)
     return 0 if report.ok else 1
 
