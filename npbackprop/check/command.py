@@ -7,6 +7,7 @@
     npbackprop check --impl mine.py --n-hidden 30 --batch-size 8 --seed 1   # complex steps
     npbackprop check --impl my_solution.ipynb --timeout 120                  # a notebook
     npbackprop check --impl mine.py --memory-limit 1G         # the child's address space
+    npbackprop check --exercise 5 --impl part5.py     # part 5: 3-D batchnorm, flatten
 
 Exit 0 when every row passes, 1 when some row does not, 2 on a usage mistake.
 cli.py wires it in with add_parser(subparsers); main(argv) runs it alone.
@@ -16,7 +17,7 @@ import argparse
 import sys
 import time
 
-from npbackprop.check import child, grader, learner, namespace, setups
+from npbackprop.check import child, exercise5, grader, learner, namespace, setups
 from npbackprop.console import run
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
@@ -56,10 +57,12 @@ def add_arguments(p):
     p.add_argument("--memory-limit", metavar="SIZE", default=None,
                    help="address space your code may use, in a child process: 2G, 512M, "
                    f"1.5GiB (default: {child.describe_size(child.MEMORY_LIMIT)})")
-    p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES), default=None,
+    p.add_argument("--exercise", type=int, choices=sorted(grader.EXERCISES) + [5], default=None,
                    help="1: the chunked backward, FUNC(cache) -> {name: grad}; 2: fused "
                    "cross-entropy, FUNC(logits, Yb) -> dlogits; 3: fused batchnorm, "
-                   "FUNC(dhpreact, cache) -> dhprebn (default: 1 with --impl, else all)")
+                   "FUNC(dhpreact, cache) -> dhprebn (default: 1 with --impl, else all); "
+                   "5: part 5's 3-D batchnorm and FlattenConsecutive backward, "
+                   "batchnorm3d_backward and flatten_backward in one FILE.py")
     p.add_argument("--template", action="store_true",
                    help="write a starting file for --impl to stdout and stop")
     sizes = p.add_argument_group(
@@ -111,10 +114,13 @@ def cmd_check(args):
     memory = (child.MEMORY_LIMIT if args.memory_limit is None
               else child.parse_size(args.memory_limit))
     if args.template:
-        if args.impl or args.exercise is not None:
-            raise NpbackpropError("--template takes no --impl or --exercise")
-        sys.stdout.write(learner.template())
+        if args.impl or args.exercise not in (None, 5):
+            raise NpbackpropError("--template takes no --impl, and --exercise 5 only (the "
+                                  "template of exercises 1-3 is one file)")
+        sys.stdout.write(exercise5.template5() if args.exercise == 5 else learner.template())
         return 0
+    if args.exercise == 5:
+        return _check5(args, memory)
     setup = setups.make_setup(args.seed, vocab_size=args.vocab_size, n_embd=args.n_embd,
                               n_hidden=args.n_hidden, block_size=args.block_size,
                               batch_size=args.batch_size)
@@ -129,6 +135,22 @@ def cmd_check(args):
     else:
         exercises = (args.exercise,) if args.exercise else (1, 2, 3)
         report = grader.check_builtin(setup, exercises, progress)
+    print(report.text(), flush=True)
+    return 0 if report.ok else 1
+
+
+def _check5(args, memory):
+    """Part 5's exercise: the learner's file graded on make_setup5(--seed)."""
+    given = [f for f in setups.LECTURE_SIZES._fields if getattr(args, f) is not None]
+    if given:
+        raise NpbackpropError(f"--{given[0].replace('_', '-')} does not apply to exercise 5 "
+                              "(its sizes are fixed; --seed draws another setup)")
+    if not args.impl or str(args.impl).endswith(".ipynb"):
+        raise NpbackpropError("exercise 5 grades a .py file with batchnorm3d_backward and "
+                              "flatten_backward: npbackprop check --exercise 5 --impl mine.py "
+                              "(start from: npbackprop check --template --exercise 5 > mine.py)")
+    setup = exercise5.make_setup5() if args.seed is None else exercise5.make_setup5(args.seed)
+    report = exercise5.grade5(args.impl, setup, args.timeout, memory)
     print(report.text(), flush=True)
     return 0 if report.ok else 1
 

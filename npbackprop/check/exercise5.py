@@ -12,7 +12,9 @@ The learner writes, in one file (template5() prints a start):
 Rows use the same table as exercises 1-3; the diagnoses name part 5's
 mistakes: normalising over dim 0 only, n taken as N instead of N*T, gain
 and bias not summed over the time axis, the k neighbours and the channels
-swapped. Not yet wired into `npbackprop check` (the lead does that).
+swapped. `npbackprop check --exercise 5 --impl mine.py` runs grade5 (the
+learner's code in a child process, as exercises 1-3); `--template --exercise 5`
+prints the starting file.
 """
 
 from dataclasses import dataclass
@@ -21,8 +23,10 @@ import numpy as np
 
 from npbackprop import layers
 from npbackprop.check.diagnose import close
-from npbackprop.check.learner import call_learner, load_learner
-from npbackprop.check.report import ERROR, WRONG_SHAPE, Report, Row, Section, grade_row
+from npbackprop.check.child import DEFAULT_TIMEOUT, MEMORY_LIMIT, run_apart
+from npbackprop.check.learner import call_learner
+from npbackprop.check.report import (ERROR, NOT_REACHED, WRONG_SHAPE, Report, Row, Section,
+                                     grade_row)
 from npbackprop.check.setups import FINITE_DIFF
 
 TEMPLATE = '''"""Part 5's exercise: fill in both functions, then grade this file."""
@@ -116,34 +120,56 @@ def _error_row(name, err):
     return Row(name, ERROR, problem=f"{err.exc_type}: {err.message} (line {err.lineno})")
 
 
+ROWS = ("x (batchnorm)", "gain", "bias", "x (flatten)")
+
+
 def grade5_funcs(batchnorm3d_backward, flatten_backward, setup=None, labels=None):
-    """Grade two callables (or loaded learners). Returns a Report; ok when all four rows are."""
-    s, tol = setup or make_setup5(), FINITE_DIFF
+    """Grade two callables (or loaded learners) here, in this process. Returns a Report;
+    ok when all four rows are. `npbackprop check --exercise 5` uses grade5 instead."""
+    s = setup or make_setup5()
+    bn = _call(batchnorm3d_backward, _bn_args(s), "dout, x, gain, bias")
+    fl = _call(flatten_backward, _flat_args(s), "dout, x_shape, k")
+    return grade5_values(s, bn, fl, labels)
+
+
+def grade5_values(s, bn, fl, labels=None, notes=(), failure=""):
+    """The report from what the learner's two functions gave: bn and fl are
+    (value, LearnerError or None); failure, a line when the child never answered."""
+    tol = FINITE_DIFF
     _, cache = layers.batchnorm_forward(s.x, s.gain, s.bias, axes=(0, 1))
     ref_dx, ref_dgain, ref_dbias = layers.batchnorm_backward(s.dout, cache)
     ref_flat = layers.flatten_consecutive_backward(s.flat_dout, s.flat_x_shape)[0]
-    bn_out, bn_err = _call(batchnorm3d_backward, (s.dout, s.x, s.gain, s.bias),
-                           "dout, x, gain, bias")
-    fl_out, fl_err = _call(flatten_backward, (s.flat_dout, s.flat_x_shape, s.k),
-                           "dout, x_shape, k")
-    if bn_err is not None:
-        rows = [_error_row(n, bn_err) for n in ("x (batchnorm)", "gain", "bias")]
+    (bn_out, bn_err), (fl_out, fl_err) = bn, fl
+    if failure:
+        rows = [Row(name, NOT_REACHED) for name in ROWS]
+        notes = tuple(notes) + (f"{labels}: {failure}",)
     else:
-        dx, dgain, dbias = (tuple(bn_out) + (None,) * 3)[:3] if isinstance(
-            bn_out, (tuple, list)) else (bn_out, None, None)
-        rows = [grade_row("x (batchnorm)", dx, ref_dx, tol, _diagnose_dx(s, tol)),
-                _param_row("gain", dgain, ref_dgain, tol),
-                _param_row("bias", dbias, ref_dbias, tol)]
-    rows.append(_error_row("x (flatten)", fl_err) if fl_err is not None else
-                grade_row("x (flatten)", fl_out, ref_flat, tol, _diagnose_flatten(s, tol)))
+        if bn_err is not None:
+            rows = [_error_row(n, bn_err) for n in ROWS[:3]]
+        else:
+            dx, dgain, dbias = (tuple(bn_out) + (None,) * 3)[:3] if isinstance(
+                bn_out, (tuple, list)) else (bn_out, None, None)
+            rows = [grade_row("x (batchnorm)", dx, ref_dx, tol, _diagnose_dx(s, tol)),
+                    _param_row("gain", dgain, ref_dgain, tol),
+                    _param_row("bias", dbias, ref_dbias, tol)]
+        rows.append(_error_row("x (flatten)", fl_err) if fl_err is not None else
+                    grade_row("x (flatten)", fl_out, ref_flat, tol, _diagnose_flatten(s, tol)))
     ok = all(r.ok for r in rows)
     section = Section("exercise 5: 3-D batchnorm and FlattenConsecutive backward vs the "
-                      "hand-written reference", tol, tuple(rows))
+                      "npbackprop's layers", tol, tuple(rows))
     summary = (f"{sum(r.ok for r in rows)} of {len(rows)} right"
                + ("" if ok else "; see the rows marked above"))
     header = (f"part 5 exercise, seed {s.seed}: x {s.x.shape}, FlattenConsecutive({s.k}) of "
               f"{s.flat_x_shape}" + (f"; {labels}" if labels else ""),)
-    return Report(header, (section,), (), summary, ok)
+    return Report(header, (section,), tuple(notes), summary, ok)
+
+
+def _bn_args(s):
+    return s.dout, s.x, s.gain, s.bias
+
+
+def _flat_args(s):
+    return s.flat_dout, s.flat_x_shape, s.k
 
 
 def _call(func, args, params):
@@ -152,11 +178,22 @@ def _call(func, args, params):
     return func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]), None
 
 
-def grade5(path, setup=None):
-    """Load batchnorm3d_backward and flatten_backward from FILE.py and grade them."""
-    bn = load_learner(f"{path}:batchnorm3d_backward")
-    flat = load_learner(f"{path}:flatten_backward")
-    return grade5_funcs(bn, flat, setup, labels=str(path))
+def grade5(path, setup=None, timeout=DEFAULT_TIMEOUT, memory=MEMORY_LIMIT):
+    """Grade batchnorm3d_backward and flatten_backward of FILE.py, each run in a child
+    process limited to timeout seconds and memory bytes (child.run_apart); the
+    reference is computed here."""
+    s, path = setup or make_setup5(), str(path)
+    answers, notes = [], []
+    for func, args, params in (("batchnorm3d_backward", _bn_args(s), "dout, x, gain, bias"),
+                               ("flatten_backward", _flat_args(s), "dout, x_shape, k")):
+        res = run_apart({"kind": "call", "spec": f"{path}:{func}", "func": func,
+                         "args": args, "params": params, "row": None}, timeout, memory)
+        if res.failure:
+            return grade5_values(s, (None, None), (None, None), f"{path}:{func}",
+                                 notes, res.failure)
+        answers.append((res.value, res.error))
+        notes += res.notes
+    return grade5_values(s, *answers, labels=path, notes=notes)
 
 
 def template5():
