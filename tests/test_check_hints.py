@@ -53,3 +53,4 @@ def test_no_hint_for_an_unrelated_error(capsys, tmp_path):
     path.write_text("def backward(cache):\n    dlogits = 1 / 0\n")
     check_cmd.main(["--impl", str(path)])
     assert "hint:" not in capsys.readouterr().out
+

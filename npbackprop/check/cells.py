@@ -16,8 +16,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from npbackprop.check.learner import (LearnerError, _assigned_grad, _first_line, from_torch,
-                                      grad_name)
+from npbackprop.check.learner import (LearnerError, _assigned_grad, _first_line, closest_name,
+                                      from_torch, grad_name)
 from npbackprop.check.report import format_row, grade_row
 from npbackprop.check.setups import reference_grads
 from npbackprop.errors import NpbackpropError
@@ -103,7 +103,9 @@ def make_cmp(setup, file=None):
         name = grad_name(s)
         out = file or sys.stdout
         if name is None:
-            print(f"{str(s):15s} | not one of the 26 names the lecture checks", file=out)
+            near = closest_name(s)
+            print(f"{str(s):15s} | not one of the 26 names the lecture checks"
+                  + (f" (did you mean {near}?)" if near else ""), file=out)
             return None
         if name not in refs:
             refs.update(reference_grads(setup, (name,)))

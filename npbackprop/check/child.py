@@ -165,6 +165,7 @@ def _serve(request):
     if request["kind"] == "call":
         return _call(request)
     from npbackprop.check.cells import SETUP_KEY, make_cmp, run_notebook
+    from npbackprop.check.learner import misspelled
     ns, given = request["namespace"], request["namespace"][SETUP_KEY]
     ns["cmp"] = make_cmp(given)
     ns, notes, err = run_notebook(request["path"], ns)
@@ -173,6 +174,7 @@ def _serve(request):
     if setup is not None and setup is not given and hasattr(setup, "sizes"):
         # as make_setup takes them: the lecture's fixture (no seed) is make_setup() alone
         setup_args = (setup.seed, setup.sizes._asdict() if setup.seed is not None else {})
+    notes += misspelled(list(ns), request["names"])
     return Result(values, err, tuple(notes + _tensors({k: ns[k] for k in values}, values)),
                   setup_args)
 

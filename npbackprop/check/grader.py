@@ -17,8 +17,8 @@ from npbackprop import chunked, layers
 from npbackprop.check.diagnose import (biased_batchnorm, diagnose_ex1, ex2_terms, ex3_terms,
                                        forgotten_logit_maxes, fused_diagnosis)
 from npbackprop.check.child import DEFAULT_TIMEOUT, MEMORY_LIMIT, run_apart
-from npbackprop.check.learner import (call_learner, error_notes, from_torch, grad_name,
-                                      parse_spec)
+from npbackprop.check.learner import (call_learner, closest_name, error_notes, from_torch,
+                                      grad_name, parse_spec)
 from npbackprop.check.report import (ERROR, EXACT_NOTE, NOT_ATTEMPTED, NOT_REACHED, Report, Row,
                                      Section,
                                      _count_summary, grade_row)
@@ -102,7 +102,8 @@ def read_grads(out):
     for k, x in out.items():
         name = grad_name(k)
         if name is None:
-            ignored.append(repr(k))
+            near = closest_name(k)
+            ignored.append(repr(k) + (f" (did you mean {near!r}?)" if near else ""))
             continue
         renamed |= name != k
         yours[name] = x

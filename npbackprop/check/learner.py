@@ -11,6 +11,7 @@ frames held so far. Mistakes in loading raise NpbackpropError, one line.
 """
 
 import ast
+import difflib
 import linecache
 import traceback
 import types
@@ -130,6 +131,28 @@ def grad_name(name):
     if name in GRAD_NAMES:
         return name
     return name[1:] if name.startswith("d") and name[1:] in GRAD_NAMES else None
+
+
+def closest_name(key):
+    """The lecture's name nearest an unknown key, spelled as the key is ("dW1" or "W1"):
+    "dlogits_maxes" -> "dlogit_maxes"; None when nothing is close."""
+    if not isinstance(key, str) or grad_name(key) is not None:
+        return None
+    bare = key[1:] if key.startswith("d") else key
+    match = difflib.get_close_matches(bare, GRAD_NAMES, n=1, cutoff=0.75)
+    return None if not match else (f"d{match[0]}" if key.startswith("d") else match[0])
+
+
+def misspelled(names, wanted=None):
+    """Notes for names (a namespace's, a dict's keys) that look like a lecture gradient
+    misspelled: "dlogits_maxes: did you mean dlogit_maxes?". wanted: the names graded
+    (d-prefixed); a near name is only suggested when that name is missing."""
+    notes = []
+    for k in names:
+        near = closest_name(k) if isinstance(k, str) and k.startswith("d") else None
+        if near and (wanted is None or (near in wanted and near not in names)):
+            notes.append(f"{k} is not a lecture name: did you mean {near}?")
+    return notes
 
 
 class LearnerError(NamedTuple):

@@ -23,7 +23,7 @@ from npbackprop.check import grader
 from npbackprop.check.cells import SETUP_KEY, make_cmp
 from npbackprop.check.child import DEFAULT_TIMEOUT, MEMORY_LIMIT, run_apart
 from npbackprop.check.diagnose import close
-from npbackprop.check.learner import as_array, from_torch, learner_from_callable
+from npbackprop.check.learner import as_array, from_torch, learner_from_callable, misspelled
 from npbackprop.check.report import NOT_COMPUTED
 from npbackprop.check.setups import make_setup, reference_grads
 from npbackprop.errors import NpbackpropError
@@ -90,7 +90,8 @@ def grade_namespace(namespace, exercise=1, setup=None, file=sys.stdout):
 def grade_values(ns, exercise, setup, label=LABEL, notes=(), err=None):
     """The report of the names in ns {name: value} (a namespace, or what a notebook run
     sent back); err: the exception that stopped the notebook, if any."""
-    notes = list(notes) + _foreign_forward(ns, setup)
+    wanted = {1: [f"d{k}" for k in GRAD_NAMES], 2: ["dlogits"], 3: ["dhprebn"]}[exercise]
+    notes = list(notes) + _foreign_forward(ns, setup) + misspelled(list(ns), wanted)
     if exercise == 1:
         yours = {k: ns[f"d{k}"] for k in GRAD_NAMES if ns.get(f"d{k}") is not None}
         return grader.report_ex1(label, setup, yours, notes, err, missing=NOT_COMPUTED)
