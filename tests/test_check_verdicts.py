@@ -130,6 +130,34 @@ def test_a_cs231n_tuple_is_told_to_return_dx_alone():
     assert "return dx alone" in row.diagnosis
 
 
+def loss_and_dlogits(logits, Yb):
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    loss = -np.log(probs[range(logits.shape[0]), Yb]).mean()
+    probs[range(logits.shape[0]), Yb] -= 1
+    return loss, probs / logits.shape[0]
+
+
+def test_a_loss_dx_pair_is_told_to_return_dx_alone():
+    row = namespace.grade_namespace(loss_and_dlogits, 2, file=None).sections[0].rows[0]
+    assert row.status == report.NOT_ARRAY and row.problem == (
+        "a tuple of 2, expected an array of shape (32, 27)")
+    assert "not a (loss, dx) pair" in row.diagnosis
+
+
+def test_a_tuple_with_the_gradient_elsewhere_names_its_place_and_one_without_none():
+    logits = namespace.lecture_setup()["logits"]
+    row = namespace.grade_namespace(lambda lg, Yb: (None, 0.0, lg), 2, file=None)
+    assert "element 2 of the tuple" in row.sections[0].rows[0].diagnosis
+    row = namespace.grade_namespace(lambda lg, Yb: (lg[:1], lg[:, :1]), 2, file=None)
+    assert row.sections[0].rows[0].diagnosis == "" and logits.shape == (32, 27)
+
+
+def test_a_numpy_scalar_is_a_scalar_with_the_expected_shape():
+    row = namespace.grade_namespace(lambda lg, Yb: np.float64(lg.sum()), 2, file=None)
+    assert row.sections[0].rows[0].problem == (
+        "a scalar (float64), expected an array of shape (32, 27)")
+
+
 def raising_cross_entropy(logits, Yb):
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     probs[range(logits.shape[0]), Yb] -= 1

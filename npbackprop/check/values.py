@@ -21,11 +21,7 @@ def _shape(ref):
 def value_problem(x, ref):
     """(status, problem, diagnosis) for a value that is not a numeric numpy array, else None."""
     if isinstance(x, tuple):
-        first = x[0] if x else None
-        cs231n = (isinstance(first, np.ndarray) and first.shape == ref.shape)
-        return (NOT_ARRAY, f"a tuple of {len(x)}, expected {_shape(ref)}",
-                "return dx alone, not a CS231n-style (dx, dgamma, dbeta) tuple" if cs231n
-                else "")
+        return NOT_ARRAY, f"a tuple of {len(x)}, expected {_shape(ref)}", _tuple_hint(x, ref)
     if isinstance(x, (bool, int, float, complex, np.generic)):
         return (NOT_ARRAY, f"a scalar ({type(x).__name__}), expected {_shape(ref)}",
                 "a .sum() or .mean() too many? the gradient has its tensor's shape")
@@ -43,6 +39,18 @@ def value_problem(x, ref):
         return (WRONG_DTYPE, f"an array of dtype {x.dtype}, expected {ref.dtype}",
                 "a gradient holds real numbers" if x.dtype.kind in "OUSVb" else "")
     return None
+
+
+def _tuple_hint(x, ref):
+    """Which element of a tuple the gradient is: CS231n's (dx, dgamma, dbeta), (loss, dx)."""
+    fits = [i for i, e in enumerate(x) if isinstance(e, np.ndarray) and e.shape == ref.shape]
+    if not fits:
+        return ""
+    if fits[0] == 0:
+        return "return dx alone, not a CS231n-style (dx, dgamma, dbeta) tuple"
+    if fits[0] == 1 and len(x) == 2 and np.ndim(x[0]) == 0:
+        return "return dx alone, not a (loss, dx) pair: the loss is not graded"
+    return f"return dx alone: element {fits[0]} of the tuple has the gradient's shape"
 
 
 def aliases(yours):
