@@ -237,6 +237,14 @@ def diagnose_ex1(name, x, v, ref, yours, rows, tol):
         specific.append((expected.T, f"equals the transpose of the right answer: {MATMUL[name]}"))
     if name == "h" and v["W2"].shape[0] == v["W2"].shape[1]:
         specific.append((g["logits"] @ v["W2"], f"equals dlogits @ W2: {MATMUL['h']}"))
+    # a + where the chain rule (or the power rule) multiplies: real learners' slips
+    if name == "hpreact":
+        specific.append(((1.0 - v["h"]**2) + g["h"], "a + where the chain rule multiplies: "
+                         "dhpreact = (1.0 - h**2) * dh"))
+    if name == "bnvar":
+        specific.append(((-0.5 + (v["bnvar"] + 1e-5)**-1.5) * g["bnvar_inv"],
+                         "a + where the power rule multiplies: d/dx x**-0.5 is "
+                         "-0.5 * x**-1.5, so dbnvar = (-0.5 * (bnvar + 1e-5)**-1.5) * dbnvar_inv"))
     if name == "hprebn" and "hpreact" not in wrong:
         specific += biased_batchnorm(v, g["hpreact"])
     if name == "embcat" and v["W1"].shape[0] == v["W1"].shape[1]:

@@ -69,6 +69,8 @@ def hint(exc_type, message, line=""):
     if exc_type == "TypeError" and "'tuple' object is not callable" in message and (
             ".shape(" in line):
         return "x.shape is a tuple, not a method: x.shape[1], not x.shape(1)"
+    if exc_type == "TypeError" and re.search(r"\)\s*,\s*sum\(", line):
+        return "a comma where a dot belongs: (...).sum(0), not (...),sum(0) (python's own sum)"
     m = re.search(r"name '(\w+)' is not defined", message)
     if exc_type == "NameError" and m and m.group(1) in ("torch", "F"):
         if m.group(1) == "F":
