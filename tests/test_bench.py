@@ -200,3 +200,60 @@ def test_compiled_full_run(dataset, no_torch):
         pytest.approx(rows["npbackprop train"]["last_loss"], rel=1e-4)
     assert "whole training time" in compare.format_compiled_full_run(result)
     json.dumps(result)
+
+
+@pytest.fixture
+def no_jax(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)
+    monkeypatch.delitem(sys.modules, "npbackprop.bench.jax_variants", raising=False)
+
+
+def test_torch_compile_row_runs_the_same_training(dataset, monkeypatch, no_jax):
+    # torch.compile replaced by the identity: the functional step runs eagerly, cheaply,
+    # through the same plumbing (compiled before round 0, compile time apart, losses checked)
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch, "compile", lambda f: f)
+    result = compare.bench_compiled(dataset, rounds=1)
+    row = result["variants"][compare.TORCH_COMPILE]
+    assert row["first_chunk_max_loss_diff"] < 1e-4 and row["compile_seconds"] > 0
+    assert "compile_seconds" not in result["variants"][compare.NP]
+    assert not any("torch.compile" in n for n in result["notes"])
+    assert "not timed" in compare.format_compiled(result)
+    json.dumps(result)
+
+
+def test_torch_compile_failure_is_one_line(dataset, monkeypatch, no_jax):
+    torch = pytest.importorskip("torch")
+
+    def failing_compile(f):
+        def compiled(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\n"
+                               "Traceback (most recent call last):\n  File ...")
+        return compiled
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    result = compare.bench_compiled(dataset, rounds=1)
+    assert compare.TORCH_COMPILE not in result["variants"]
+    assert "torch autograd (eager)" in result["variants"]
+    (note,) = [n for n in result["notes"] if "torch.compile" in n]
+    assert note == ("torch.compile skipped: RuntimeError: InvalidCxxCompiler: "
+                    "No working C++ compiler found")
+    text = compare.format_compiled(result)
+    assert f"note: {note}" in text and "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_torch_compile_takes_the_same_steps(dataset):
+    # the real torch.compile (gcc builds C++, tens of seconds), a tiny network
+    tv, _ = harness.load_torch_variants()
+    if tv is None:
+        pytest.skip("torch not installed")
+    params = model.init_params(dataset.vocab_size, 4, 16, 3, rng=np.random.default_rng(0),
+                               dtype=np.float32)
+    batches = harness.make_batches(dataset, 8, 5)
+    step = tv.compiled_stream(params, *batches[0])
+    ws = fast.Workspace(params, 8)
+    for i, (Xb, Yb) in enumerate(batches):
+        lr = 0.1 if i < 3 else 0.01          # a new lr must not change the step's results
+        assert step(Xb, Yb, lr) == pytest.approx(fast.fast_sgd_step(ws, Xb, Yb, lr)[0],
+                                                 rel=1e-5)
+    assert step.compile_seconds > 0

@@ -1,4 +1,4 @@
-"""npbackprop beside compiled peers: JAX jit, JAX jit + lax.scan, eager torch autograd.
+"""npbackprop beside compiled peers: JAX jit, JAX jit + lax.scan, torch eager and torch.compile.
 
     result = bench_compiled(dataset, rounds=9)     # us/step, chunks of 1000 steps
     result = bench_compiled_full_run(dataset)      # the whole 200,000-step training, seconds
@@ -8,7 +8,9 @@ minibatches, the training stream itself (batches.draw_chunk): round r is
 chunk r, 1000 steps, run by each variant in turn, so a busy moment of the
 machine falls on all alike. A ratio is the median over rounds of (variant /
 npbackprop). The losses of the first chunk are compared as a check that all
-run the same training. jax and torch are imported here lazily, only if
+run the same training. torch.compile compiles before round 0, on a copy of
+the parameters; its compile time is reported apart, and where it fails the
+row is left out and a one-line note says why. jax and torch are imported here lazily, only if
 installed; jax only through jax_variants.py. Nothing here prints.
 """
 
@@ -22,6 +24,7 @@ from npbackprop import batches, fast, model, trainer
 from npbackprop.bench.harness import _no_log, load_torch_variants, machine_info, pinned_threads
 
 NP = "npbackprop fast float32"
+TORCH_COMPILE = "torch.compile functional step"
 
 
 def load_jax_variants():
@@ -32,8 +35,23 @@ def load_jax_variants():
         return None, 'jax variants skipped: jax is not installed (pip install "jax[cpu]")'
 
 
-def _variants(params, lr_of, tv, jv):
-    """{name: run(Xc, Yc, step0) -> losses of the chunk's steps}."""
+def _one_line(error):
+    """An exception as one short line: its type and its message's first line."""
+    first = next((ln.strip() for ln in str(error).splitlines() if ln.strip()), "")
+    return f"{type(error).__name__}: {first}"[:200]
+
+
+def _torch_compile(tv, params, Xb, Yb):
+    """(step, compile seconds, None), or (None, None, why not) in one line."""
+    try:
+        step = tv.compiled_stream(params, Xb, Yb)
+    except Exception as e:  # noqa: BLE001 (no compiler, an unsupported op: any reason is a note)
+        return None, None, f"torch.compile skipped: {_one_line(e)}"
+    return step, step.compile_seconds, None
+
+
+def _variants(params, lr_of, tv, jv, first_batch):
+    """({name: run(Xc, Yc, step0) -> losses of the chunk's steps}, {name: compile s}, notes)."""
     ws = fast.Workspace(params, 32)
 
     def np_run(Xc, Yc, step0):
@@ -51,7 +69,13 @@ def _variants(params, lr_of, tv, jv):
         auto = tv.autograd_stream(params)
         out["torch autograd (eager)"] = lambda Xc, Yc, s: [auto(Xb, Yb, lr_of(s + j))
                                                           for j, (Xb, Yb) in enumerate(zip(Xc, Yc))]
-    return out
+        comp, seconds, why = _torch_compile(tv, params, *first_batch)
+        if comp is not None:
+            out[TORCH_COMPILE] = lambda Xc, Yc, s: [comp(Xb, Yb, lr_of(s + j))
+                                                    for j, (Xb, Yb) in enumerate(zip(Xc, Yc))]
+            return out, {TORCH_COMPILE: seconds}, []
+        return out, {}, [why]
+    return out, {}, []
 
 
 def bench_compiled(dataset, *, rounds=9, threads=1, use_torch=True, log=_no_log):
@@ -62,7 +86,9 @@ def bench_compiled(dataset, *, rounds=9, threads=1, use_torch=True, log=_no_log)
     jv, why_jax = load_jax_variants()
     tv, why_torch = load_torch_variants() if use_torch else (None, "torch not requested")
     with pinned_threads(threads, tv) as notes:
-        runs = _variants(params, lambda s: trainer.learning_rate(s, cfg), tv, jv)
+        Xc, Yc = batches.draw_chunk(dataset.Xtr, dataset.Ytr, cfg.seed, 0, cfg.batch_size)
+        runs, compile_s, compile_notes = _variants(
+            params, lambda s: trainer.learning_rate(s, cfg), tv, jv, (Xc[0], Yc[0]))
         times = {name: [] for name in runs}
         first = {}
         for r in range(rounds + 1):
@@ -80,12 +106,14 @@ def bench_compiled(dataset, *, rounds=9, threads=1, use_torch=True, log=_no_log)
     ref = times[NP]
     rows = {name: {"median_us": statistics.median(ts), "min_us": min(ts), "max_us": max(ts),
                    "ratio_to_npbackprop": statistics.median(t / a for t, a in zip(ts, ref)),
-                   "first_chunk_max_loss_diff": float(np.abs(first[name] - first[NP]).max())}
+                   "first_chunk_max_loss_diff": float(np.abs(first[name] - first[NP]).max()),
+                   **({"compile_seconds": compile_s[name]} if name in compile_s else {})}
             for name, ts in times.items()}
     info = machine_info(tv)
     if jv is not None:
         info.update(jv.info())
-    return {"machine": info, "notes": [n for n in (why_jax, why_torch) if n] + notes,
+    return {"machine": info,
+            "notes": [n for n in (why_jax, why_torch) if n] + compile_notes + notes,
             "rounds": rounds, "threads": threads, "variants": rows}
 
 
@@ -99,7 +127,9 @@ def format_compiled(result):
              f"{'loss diff':>9s}"]
     for name, v in result["variants"].items():
         lines.append(f"{name:40s} {v['median_us']:8.1f} {v['min_us']:8.1f} {v['max_us']:8.1f} "
-                     f"{v['ratio_to_npbackprop']:7.2f} {v['first_chunk_max_loss_diff']:9.1e}")
+                     f"{v['ratio_to_npbackprop']:7.2f} {v['first_chunk_max_loss_diff']:9.1e}"
+                     + (f"  (compiled in {v['compile_seconds']:.1f} s, not timed)"
+                        if "compile_seconds" in v else ""))
     lines += [f"note: {n}" for n in result["notes"]]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Eager PyTorch versions of the lecture's training step, for the benchmarks only.
+"""PyTorch versions of the lecture's training step, eager and torch.compile, for benchmarks only.
 
 Only the benchmark harness imports this module (harness.load_torch_variants),
 and only when torch is installed: nothing else in npbackprop imports torch.
@@ -12,6 +12,7 @@ batchnorm, tanh, linear, cross-entropy) in float32, as the lecture does.
 """
 
 import re
+import time
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +73,38 @@ def autograd_stream(params):
             for p in parameters:
                 p -= lr * p.grad
         return loss.item()
+    return step
+
+
+def _functional_sgd(params, Xb, Yb, lr):
+    """One SGD step as a pure function: (new params, loss), gradients from torch.func."""
+    def loss_of(ps):
+        return F.cross_entropy(_forward(*ps, Xb)[-1], Yb)
+    grads, loss = torch.func.grad_and_value(loss_of)(params)
+    return tuple(p - lr * g for p, g in zip(params, grads)), loss
+
+
+def compiled_stream(params, Xb, Yb):
+    """torch.compile of the functional step, as step(Xb, Yb, lr) on numpy batches.
+
+    Compiled here, by one call on (Xb, Yb) with a copy of the parameters that
+    is thrown away, so the returned step starts from `params` untouched;
+    step.compile_seconds is that first call's time. lr goes in as a 0-d
+    tensor, so a new learning rate does not recompile. Raises whatever
+    torch.compile raises (no compiler, an unsupported op): the caller says why.
+    """
+    state = {"p": tuple(torch.tensor(params[k], dtype=torch.float32) for k in PARAM_NAMES)}
+    sgd = torch.compile(_functional_sgd)
+    t0 = time.perf_counter()
+    copy = tuple(p.clone() for p in state["p"])
+    sgd(copy, torch.from_numpy(Xb), torch.from_numpy(Yb), torch.tensor(0.0))[1].item()
+    seconds = time.perf_counter() - t0
+
+    def step(Xb, Yb, lr):
+        state["p"], loss = sgd(state["p"], torch.from_numpy(Xb), torch.from_numpy(Yb),
+                               torch.tensor(lr, dtype=torch.float32))
+        return loss.item()
+    step.compile_seconds = seconds
     return step
 
 
