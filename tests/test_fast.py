@@ -219,7 +219,6 @@ def test_the_step_exposes_the_batch_statistics_before_its_update(dtype, rtol):
     scale = np.abs(hprebn).max()
     np.testing.assert_allclose(keeping.bnmean, hprebn.mean(0), rtol=rtol, atol=rtol * scale)
     np.testing.assert_allclose(keeping.bnvar, hprebn.var(0, ddof=1), rtol=rtol)
-    np.testing.assert_allclose(plain.bnvar, hprebn.var(0, ddof=1), rtol=rtol)
     # keeping the mean changes nothing else the step computes
     np.testing.assert_array_equal(plain.flat, keeping.flat)
     np.testing.assert_array_equal(plain.gflat, keeping.gflat)
