@@ -1,6 +1,6 @@
 """What a run folder holds, and how it is written and read.
 
-    out/model.npz     parameters, calibrated bnmean/bnvar, step, RNG state,
+    out/model.npz     parameters, calibrated (or running) bnmean/bnvar, step, RNG state,
                       loss history, seconds, the run's config (no pickle)
     out/config.json   the run's settings, its vocabulary and data fingerprint
     out/metrics.json  the losses after training (strict JSON: null, never NaN)
@@ -157,13 +157,15 @@ def load_json(path):
 @dataclass
 class RunState:
     """Everything a checkpoint holds but the calibration: parameters, step,
-    the one random generator, the loss history and the training seconds."""
+    the one random generator, the loss history and the training seconds;
+    running, the mlp's running (bnmean, bnvar) when it keeps them."""
 
     params: dict
     step: int
     rng: np.random.Generator
     losses: list
     seconds: float
+    running: tuple | None = None
 
 
 def all_finite(arrays):

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from npbackprop import __version__, checkpoint, data, datafile, plot, trainer
+from npbackprop import __version__, checkpoint, data, datafile, networks, plot, trainer
 from npbackprop import run as run_module
 from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
@@ -51,7 +51,8 @@ def add_train_parser(sub):
              "lr_decay_step": ("--lr-decay-step", "step at which the learning rate decays"),
              "seed": ("--seed", "seed of the one random generator (init and minibatches)"),
              "dtype": ("--dtype", "float32 or float64"),
-             "model": ("--model", "mlp (part 4), wavenet (part 5), deep (part 3): its sizes")}
+             "model": ("--model", "mlp (part 4), wavenet (part 5), deep (part 3): its sizes"),
+             "bn_stats": ("--bn-stats", "calibrate (part 4) or running (part 3, momentum 0.001)")}
     for f in fields(trainer.Config):
         flag, text = flags[f.name]
         names = ("-b", flag) if f.name == "batch_size" else (flag,)
@@ -143,13 +144,12 @@ def cmd_train(args):
                                 checkpoint_interval=args.checkpoint_interval, log=say,
                                 signals=trainer.CLI_SIGNALS, diagnostics=recorder)
         except trainer.Interrupted as e:
-            print(f"\n{e}.\nResume with: npbackprop train -o {e.out_dir} --resume",
-                  file=sys.stderr)
+            print(f"\n{e}.\nResume with: npbackprop train -o {e.out_dir} --resume", file=sys.stderr)
             return 128 + e.signum
         except ConfigError as e:
             raise NpbackpropError(e.with_flag()) from None
-        m = run.metrics
-        say(f"{'after calibration' if cfg.model == 'mlp' else 'running statistics'}: train "
+        m, calibrated = run.metrics, not networks.keeps_running(cfg)
+        say(f"{'after calibration' if calibrated else 'running statistics'}: train "
             f"{m['train_loss']:.4f}  val {m['val_loss']:.4f}"
             f"  test {m['test_loss']:.4f}  ({m['seconds']:.1f} s of training)")
         if args.plot or recorder is not None:

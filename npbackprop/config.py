@@ -36,7 +36,11 @@ class Config:
     seed: int = 2147483647
     dtype: str = "float32"
     model: str = "mlp"
+    bn_stats: str = "calibrate"
 
+
+# part 4 calibrates the batchnorm statistics after training; part 3 keeps running ones
+BN_STATS = ("calibrate", "running")
 
 # each network's lecture sizes and decay step (parts 5 and 3 decay at 150,000)
 MODEL_DEFAULTS = {"mlp": {},
@@ -98,6 +102,11 @@ def validate(cfg: Config) -> None:
     if cfg.model == "wavenet" and (cfg.block_size < 2 or cfg.block_size & (cfg.block_size - 1)):
         raise ConfigError("block_size", f"must be a power of 2 for the wavenet (it merges "
                           f"pairs of neighbours), got {cfg.block_size}")
+    if cfg.bn_stats not in BN_STATS:
+        raise ConfigError("bn_stats", f"must be one of {', '.join(BN_STATS)}, got {cfg.bn_stats!r}")
+    if cfg.bn_stats == "running" and cfg.model != "mlp":
+        raise ConfigError("bn_stats", f"running is a choice for the mlp model; the {cfg.model} "
+                          f"model always keeps running statistics")
     if cfg.dtype not in DTYPES:
         raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
 

@@ -112,6 +112,9 @@ class Workspace:
         self.eps, self.one = np.array(BN_EPS, dtype), np.array(1.0, dtype)
         self.bessel, self.n_over_lr = np.array(1 / (N - 1), dtype), np.array(1.0, dtype)
         self.bnvar_inv, self.bnscale, self.coef = (_empty(H, dtype) for _ in range(3))
+        # with keep_stats, each step's batch mean and variance of hprebn (for running
+        # statistics: one (T*E, H) product, an add and a copy per step; nothing without it)
+        self.bnmean, self.bnvar, self.keep_stats = _empty(H, dtype), _empty(H, dtype), False
         self.counts_sum, self.losses = _empty(N, dtype), _empty(N, dtype)   # (N,)
         self.counts_sum_col = self.counts_sum[:, None]                      # (N, 1) view
 
@@ -124,6 +127,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     anything changes. Updates ws.params in place unless the loss or a gradient
     is not finite, and returns (loss as a float, finite). ws.grads then holds
     lr times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
+    With ws.keep_stats, ws.bnmean and ws.bnvar then hold the batch mean and
+    Bessel-corrected variance of hprebn (H,), from the parameters before the update.
     """
     C, W1, b1, W2, b2, bngain, bnbias = ws.step_params
     dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.step_grads
@@ -160,6 +165,10 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     embcen = subtract(embcat, ws.tile_embcat, ws.embcen)                         # (N, T*E)
     bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, H)
     bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), ws.bnvar_inv)  # bnvar
+    if ws.keep_stats:
+        # for part 3's running statistics: the batch mean of hprebn = embcat @ W1 + b1, and bnvar
+        add(dot(ws.embmean, W1, ws.bnmean), b1, ws.bnmean)                       # (H,)
+        ws.bnvar[...] = bnvar_inv
     add(bnvar_inv, ws.eps, bnvar_inv)
     reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (H,)
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves

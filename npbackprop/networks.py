@@ -1,18 +1,23 @@
 """Which network a run trains, by its config's `model`, for the trainer and a Run.
 
-    mlp       part 4's MLP: model.py, trained by fast.py's step, calibrated after training
+    mlp       part 4's MLP: model.py, trained by fast.py's step, calibrated after training;
+              with bn_stats "running", part 3's running statistics instead (momentum 0.001)
     wavenet   part 5's hierarchical network (nets.wavenet), running statistics,
               trained by fast_wavenet.py's step (held equal to nets.sgd_step)
     deep      part 3's deep MLP (nets.deep_mlp), running statistics
 
 A run's params dict holds what it trains: for mlp the lecture's C, W1, ...;
 for the others nets.py's named parameters and running statistics. bnmean
-and bnvar are part 4's calibration, and (1, 0) placeholders for the others.
+and bnvar are part 4's calibration (or the mlp's running statistics), and
+(1, 0) placeholders for the others.
 """
 
 import numpy as np
 
-from npbackprop import fast, fast_wavenet, model, nets
+from npbackprop import fast, fast_wavenet, layers, model, nets
+
+# part 3's momentum for the single batchnorm layer's running statistics
+MLP_MOMENTUM = 0.001
 
 
 def _sizes(cfg, vocab_size):
@@ -27,17 +32,41 @@ def init_params(cfg, vocab_size, rng, dtype):
     return nets.init_state(cfg.model, *_sizes(cfg, vocab_size), rng=rng, dtype=dtype)
 
 
-def workspace(cfg, params, vocab_size):
-    """The training buffers: fast.py's for mlp, fast_wavenet's, else nets.Workspace."""
+def init_running(cfg, params):
+    """The mlp's running (bnmean, bnvar), (1, H) zeros and ones, or None when it calibrates."""
+    if cfg.model != "mlp" or cfg.bn_stats != "running":
+        return None
+    gain = params["bngain"]
+    return np.zeros_like(gain), np.ones_like(gain)
+
+
+def workspace(cfg, params, vocab_size, running=None):
+    """The training buffers: fast.py's for mlp, fast_wavenet's, else nets.Workspace.
+
+    running: the mlp's (bnmean, bnvar) buffers, which the step updates in place.
+    """
     if cfg.model == "mlp":
-        return fast.Workspace(params, cfg.batch_size)
+        ws = fast.Workspace(params, cfg.batch_size)
+        ws.running, ws.keep_stats = running, running is not None
+        return ws
     if cfg.model == "wavenet":
         return fast_wavenet.Workspace(params, *_sizes(cfg, vocab_size))
     return nets.Workspace(cfg.model, params, *_sizes(cfg, vocab_size))
 
 
+def running_sgd_step(ws, Xb, Yb, lr):
+    """fast.fast_sgd_step, then part 3's update of ws.running from the batch statistics."""
+    loss, finite = fast.fast_sgd_step(ws, Xb, Yb, lr)
+    if finite:
+        mean, var = ws.running
+        mean[...], var[...] = layers.running_update(mean, var, ws.bnmean, ws.bnvar, MLP_MOMENTUM)
+    return loss, finite
+
+
 def sgd_step(cfg):
     """The step training runs: step(ws, Xb, Yb, lr) -> (loss, finite)."""
+    if cfg.model == "mlp" and cfg.bn_stats == "running":
+        return running_sgd_step
     return {"mlp": fast.fast_sgd_step, "wavenet": fast_wavenet.fast_sgd_step}.get(
         cfg.model, nets.workspace_sgd_step)
 
@@ -48,6 +77,18 @@ def calibrate(cfg, params, X):
         return fast.calibrate(params, X)
     dtype = next(iter(params.values())).dtype
     return np.zeros((1, 0), dtype), np.zeros((1, 0), dtype)
+
+
+def statistics(cfg, params, running, X):
+    """(bnmean, bnvar) for evaluation: the running buffers (copied), else calibrate over X."""
+    if running is not None:
+        return tuple(a.copy() for a in running)
+    return calibrate(cfg, params, X)
+
+
+def keeps_running(cfg):
+    """True unless the run is part 4's mlp calibrating its batchnorm after training."""
+    return cfg.model != "mlp" or cfg.bn_stats == "running"
 
 
 def _net(cfg, params, vocab_size):

@@ -159,12 +159,13 @@ def _fresh_state(cfg, dataset):
         raise NpbackpropError(f"out of memory making the model: n_embd {cfg.n_embd}, n_hidden "
                               f"{cfg.n_hidden}, block_size {cfg.block_size} and a vocabulary "
                               f"of {dataset.vocab_size} are too big for this machine") from None
-    return RunState(params, 0, rng, [], 0.0)
+    return RunState(params, 0, rng, [], 0.0, networks.init_running(cfg, params))
 
 
 def _resume(out_dir, arrays, saved, cfg, dataset, log):
     """The checkpoint's RunState, after checking that cfg and dataset are its run's."""
     wanted = run_config(cfg, dataset)
+    saved = {"bn_stats": "calibrate", **saved}  # a checkpoint from before bn_stats calibrates
     differ = [k for k in RESUME_KEYS + ("vocab", "data_fingerprint")
               if saved.get(k) != wanted[k]]
     if differ:
@@ -172,6 +173,8 @@ def _resume(out_dir, arrays, saved, cfg, dataset, log):
         raise NpbackpropError(f"cannot resume the run in {out_dir}: {detail}. Resume with the "
                               f"checkpoint's settings and data, or train into a new --out-dir")
     state = checkpoint.resume_state(arrays)
+    if networks.init_running(cfg, state.params) is not None:
+        state.running = (arrays["bnmean"].copy(), arrays["bnvar"].copy())
     if state.step > cfg.max_steps:
         raise ConfigError("max_steps", f"{cfg.max_steps:,} is below the run's step "
                           f"{state.step:,}: a run cannot be shortened")
@@ -190,7 +193,7 @@ def _progress(step, cfg, loss, rate, start_step):
 
 def _workspace(state, cfg, dataset):
     try:
-        return networks.workspace(cfg, state.params, dataset.vocab_size)
+        return networks.workspace(cfg, state.params, dataset.vocab_size, state.running)
     except MemoryError:
         raise NpbackpropError(f"out of memory making the training buffers: batch {cfg.batch_size}"
                               f", n_hidden {cfg.n_hidden}, a vocabulary of {dataset.vocab_size} "
@@ -219,7 +222,7 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
         state.seconds = seconds_before + time.perf_counter() - t0
         if out_dir is None:
             return
-        bnmean, bnvar = networks.calibrate(cfg, state.params, Xtr)
+        bnmean, bnvar = networks.statistics(cfg, state.params, state.running, Xtr)
         if not checkpoint.all_finite([ws.flat, bnmean, bnvar]):
             raise Diverged(f"step {state.step}: the parameters or their batchnorm statistics "
                            f"are no longer finite; the learning rate is probably too high; "
@@ -275,7 +278,7 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
 
 def _finish(cfg, dataset, out_dir, state, kept, diagnostics=None):
     """Calibrate, evaluate each split, write metrics.json; a Run, or Diverged if not finite."""
-    bnmean, bnvar = networks.calibrate(cfg, state.params, dataset.Xtr)
+    bnmean, bnvar = networks.statistics(cfg, state.params, state.running, dataset.Xtr)
     run = Run(cfg, {k: v.copy() for k, v in state.params.items()}, bnmean, bnvar,
               np.asarray(state.losses, dtype=np.float64), dataset.itos, state.step,
               out_dir=out_dir)

@@ -56,7 +56,7 @@ def test_train_help_documents_every_flag_with_its_default():
                           ("--lr-decay-step", "100000"), ("--seed", "2147483647"),
                           ("--dtype", "float32"), ("--log-interval", "10000"),
                           ("--checkpoint-interval", "10000"), ("--resume", None),
-                          ("--force", None), ("--plot", None)]:
+                          ("--force", None), ("--plot", None), ("--bn-stats", "calibrate")]:
         assert flag in text, flag
         if default:
             assert f"(default: {default})" in text.split(flag, 1)[1][:400], flag
@@ -129,6 +129,8 @@ def test_bad_data_files(tmp_path, content, words):
     (["--lr-decayed", "-1"], ["--lr-decayed"]),
     (["--dtype", "float16"], ["--dtype", "float32, float64"]),
     (["--log-interval", "0"], ["--log-interval"]),
+    (["--bn-stats", "running", "--model", "wavenet"], ["--bn-stats", "mlp model"]),
+    (["--bn-stats", "batch"], ["--bn-stats must be one of calibrate, running"]),
 ])
 def test_bad_flags(tmp_path, names_file, flags, words):
     p = npbackprop("train", "-i", names_file, "-o", tmp_path / "out", *flags)
@@ -195,6 +197,22 @@ def test_resume_takes_settings_from_the_checkpoint(trained, names_file, tmp_path
     a, b = np.load(trained / "model.npz"), np.load(straight / "model.npz")
     np.testing.assert_array_equal(a["W1"], b["W1"])
     np.testing.assert_array_equal(a["losses"], b["losses"])
+
+
+def test_running_statistics_resume_from_the_checkpoint_exactly(tmp_path, names_file):
+    half, straight = tmp_path / "half", tmp_path / "straight"
+    p = npbackprop("train", "-i", names_file, "-o", half, "--max-steps", 40, *SMALL,
+                   "--bn-stats", "running", "--num-samples", 0, check=0)
+    assert "running statistics: train" in p.stdout
+    # no --bn-stats on resume: the checkpoint's running is used
+    npbackprop("train", "-i", names_file, "-o", half, "--resume", "--max-steps", 90,
+               "--num-samples", 0, check=0)
+    npbackprop("train", "-i", names_file, "-o", straight, "--max-steps", 90, *SMALL,
+               "--bn-stats", "running", "--num-samples", 0, check=0)
+    a, b = np.load(half / "model.npz"), np.load(straight / "model.npz")
+    for k in ("W1", "bnmean", "bnvar", "losses"):
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert json.loads(str(a["config"]))["bn_stats"] == "running"
 
 
 def test_divergence_exits_non_zero_with_step_and_cause(tmp_path, names_file):

@@ -206,3 +206,19 @@ def test_calibration_in_chunks_equals_one_pass():
     for chunk in (1, 7, 333):
         for a, b in zip(fast.calibrate(params, X, chunk=chunk), whole):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_the_step_exposes_the_batch_statistics_before_its_update(dtype, rtol):
+    params, Xb, Yb = make_case(5, 8, 3, 4, 6, 27, dtype)
+    hprebn = model._preact(params, Xb)                                         # (N, H)
+    plain, keeping = fast.Workspace(params, 8), fast.Workspace(params, 8)
+    keeping.keep_stats = True
+    fast.fast_sgd_step(plain, Xb, Yb, LR)
+    fast.fast_sgd_step(keeping, Xb, Yb, LR)
+    scale = np.abs(hprebn).max()
+    np.testing.assert_allclose(keeping.bnmean, hprebn.mean(0), rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(keeping.bnvar, hprebn.var(0, ddof=1), rtol=rtol)
+    # keeping the mean changes nothing else the step computes
+    np.testing.assert_array_equal(plain.flat, keeping.flat)
+    np.testing.assert_array_equal(plain.gflat, keeping.gflat)

@@ -460,3 +460,78 @@ def test_the_steps_train_on_the_batches_streams_minibatches(dataset, monkeypatch
     for (xa, ya), (xb, yb) in zip(seen, expected):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
+
+
+# -----------------------------------------------------------------------------
+# part 3's running batchnorm statistics for the mlp (bn_stats="running")
+
+RUNNING = dict(bn_stats="running", dtype="float64")
+
+
+def test_running_statistics_are_part_3s_update_and_eval_uses_them(dataset):
+    cfg = train.Config(max_steps=50, **{**SMALL, **RUNNING})
+    made = train.train(cfg, dataset)
+    # the same run by hand: the readable step, and the buffers updated from each batch's
+    # mean and Bessel-corrected variance of hprebn with momentum 0.001
+    params = model.init_params(dataset.vocab_size, SMALL["n_embd"], SMALL["n_hidden"], 3,
+                               rng=np.random.default_rng(cfg.seed), dtype=np.float64)
+    bnmean, bnvar = np.zeros((1, SMALL["n_hidden"])), np.ones((1, SMALL["n_hidden"]))
+    draws = batches.minibatches(dataset.Xtr, dataset.Ytr, cfg.seed, cfg.batch_size, 0, 50)
+    for step, (Xb, Yb) in zip(range(50), draws):
+        hprebn = model._preact(params, Xb)
+        bnmean = 0.999 * bnmean + 0.001 * hprebn.mean(0, keepdims=True)
+        bnvar = 0.999 * bnvar + 0.001 * hprebn.var(0, ddof=1, keepdims=True)
+        model.sgd_step(params, Xb, Yb, train.learning_rate(step, cfg))
+    np.testing.assert_allclose(made.bnmean, bnmean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(made.bnvar, bnvar, rtol=1e-9)
+    calibrated = fast.calibrate(made.params, dataset.Xtr)
+    assert np.abs(made.bnvar - calibrated[1]).max() > 0.1  # not part 4's calibration
+    Xva, Yva = dataset.split("val")
+    assert made.metrics["val_loss"] == model.split_loss(made.params, made.bnmean, made.bnvar,
+                                                        Xva, Yva)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_running_statistics_resume_is_bit_exact(tmp_path, dataset, dtype):
+    cfg = dict(bn_stats="running", dtype=dtype)
+    straight = run(tmp_path / "a", dataset, 80, cfg=cfg)
+    run(tmp_path / "b", dataset, 40, cfg=cfg)
+    resumed = run(tmp_path / "b", dataset, 80, cfg=cfg, resume=True)
+    a, b = (np.load(tmp_path / d / "model.npz") for d in "ab")
+    for k in (*PARAM_NAMES, "bnmean", "bnvar", "losses", "step", "rng_state"):
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    for k in ("train_loss", "val_loss", "test_loss", "step"):
+        assert straight[k] == resumed[k]
+    assert json.loads(str(b["config"]))["bn_stats"] == "running"
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["bn_stats"] == "running"
+    loaded = run_module.load_run(tmp_path / "b")
+    assert loaded.config.bn_stats == "running"
+    np.testing.assert_array_equal(loaded.bnmean, a["bnmean"])
+
+
+def test_resume_with_other_bn_stats_is_refused_naming_it(tmp_path, dataset):
+    run(tmp_path, dataset, 20, cfg=dict(bn_stats="running"))
+    with pytest.raises(NpbackpropError, match="bn_stats: checkpoint 'running', now 'calibrate'"):
+        run(tmp_path, dataset, 40, resume=True, cfg=dict(bn_stats="calibrate"))
+
+
+def test_a_checkpoint_from_before_bn_stats_resumes_calibrating(tmp_path, dataset):
+    run(tmp_path / "a", dataset, 40)
+    run(tmp_path / "b", dataset, 20)
+    z = np.load(tmp_path / "b" / "model.npz")
+    saved = json.loads(str(z["config"]))
+    del saved["bn_stats"]
+    _edit(tmp_path / "b" / "model.npz", config=np.str_(json.dumps(saved)))
+    resumed = train.train(out_dir=tmp_path / "b", resume=True, dataset=dataset,
+                          cfg=train.Config(max_steps=40, **SMALL), checkpoint_interval=25)
+    a = np.load(tmp_path / "a" / "model.npz")
+    np.testing.assert_array_equal(resumed.bnvar, a["bnvar"])
+
+
+@pytest.mark.parametrize("given, words", [
+    (dict(bn_stats="batch"), "bn_stats must be one of calibrate, running, got 'batch'"),
+    (dict(bn_stats="running", model="deep"), "running is a choice for the mlp model")])
+def test_bad_bn_stats_are_refused_naming_the_field(given, words):
+    with pytest.raises(train.ConfigError, match=words) as err:
+        train.validate(train.Config(**given))
+    assert err.value.field == "bn_stats"
