@@ -57,8 +57,9 @@ def smoothing_window(n):
     return max(1, min(1000, n // 50))
 
 
-def loss_figure(losses, *, lr_decay_step=None, metrics=None):
-    """The loss of every step (faint), its moving average, the lr decay and final losses."""
+def loss_figure(losses, *, lr_decay_step=None, metrics=None, evaluated="after calibration"):
+    """The loss of every step (faint), its moving average, the lr decay and final losses
+    (evaluated: how, for the title: part 4's calibration or the running statistics)."""
     losses = np.asarray(losses, dtype=np.float64)
     fig, ax = _figure()
     steps = np.arange(len(losses))
@@ -79,7 +80,7 @@ def loss_figure(losses, *, lr_decay_step=None, metrics=None):
     title = "training loss"
     if metrics and all(f"{s}_loss" in metrics for s in ("train", "val")):
         title += f": train {metrics['train_loss']:.4f}, val {metrics['val_loss']:.4f} " \
-                 "after calibration"
+                 f"{evaluated}"
     ax.set_title(title)
     ax.legend(loc="upper right")
     return fig
@@ -123,7 +124,9 @@ def activations_figure(diag):
     b.set_xlabel("gradient of the tanh output, dh")
     for ax in (a, b):
         ax.set_ylabel("density")
-        ax.legend(fontsize=8, loc="upper right")
+    # the activations' density is lowest in the middle, their gradients' highest
+    a.legend(fontsize=8, loc="upper center")
+    b.legend(fontsize=8, loc="upper right")
     return fig
 
 
@@ -165,11 +168,13 @@ def example_batch(dataset, batch_size):
 def run_figures(run, dataset=None, *, loss=True, diagnostics=False):
     """{file name: Figure} for a trained run: loss.png and dlogits.png (dlogits needs the
     dataset for its batch), and with diagnostics the three part-3 figures."""
-    from npbackprop import model
+    from npbackprop import model, networks
 
     figures = {}
     if loss:
-        figures["loss.png"] = loss_figure(run.losses, metrics=run.metrics,
+        evaluated = ("with the running statistics" if networks.keeps_running(run.config)
+                     else "after calibration")
+        figures["loss.png"] = loss_figure(run.losses, metrics=run.metrics, evaluated=evaluated,
                                           lr_decay_step=run.config.lr_decay_step)
     # the dlogits picture comes from part 4's forward/backward (model.py)
     if loss and dataset is not None and run.config.model == "mlp":

@@ -162,6 +162,8 @@ def test_the_figures_at_60_steps_name_the_layers(trained):
     assert set(figs) == {"loss.png", "activations.png", "weight_gradients.png",
                          "update_ratio.png"}
     assert all(f._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" for f in figs.values())
+    # these networks are evaluated with their running statistics, not calibrated
+    assert figs["loss.png"].axes[0].get_title().endswith("with the running statistics")
 
 
 def test_the_python_path_takes_a_number_of_steps(names):

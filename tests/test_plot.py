@@ -172,6 +172,7 @@ def test_run_figures_from_python(runs):
                          "update_ratio.png"}
     assert all(f._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" for f in figs.values())
     assert set(run.figures()) == {"loss.png"}  # no dataset: no batch to draw dlogits for
+    assert figs["loss.png"].axes[0].get_title().endswith("after calibration")
 
 
 def test_train_takes_diagnostics_as_a_number_of_steps(runs):
