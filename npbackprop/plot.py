@@ -124,9 +124,9 @@ def activations_figure(diag):
     b.set_xlabel("gradient of the tanh output, dh")
     for ax in (a, b):
         ax.set_ylabel("density")
-    # the activations' density is lowest in the middle, their gradients' highest
+    # the activations' density is lowest in the middle; elsewhere matplotlib picks a free spot
     a.legend(fontsize=8, loc="upper center")
-    b.legend(fontsize=8, loc="upper right")
+    b.legend(fontsize=8, loc="best")
     return fig
 
 
@@ -139,7 +139,7 @@ def weight_gradients_figure(diag):
     ax.set_xlabel("gradient value")
     ax.set_ylabel("density")
     ax.set_title("weights gradient distribution at the end of training")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 
