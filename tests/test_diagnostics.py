@@ -220,3 +220,16 @@ def test_an_older_diagnostics_file_is_read_in_todays_layout(tmp_path):
     assert set(loaded) == set(new)
     for k in new:
         np.testing.assert_array_equal(loaded[k], new[k], err_msg=k)
+
+
+def test_refusals_for_the_deep_model(tmp_path, names):
+    from test_cli import user_error
+    out, s = tmp_path / "run", SMALL["deep"]
+    args = ["--model", "deep", "-i", names, "--max-steps", 20, "--n-embd", s["n_embd"],
+            "--n-hidden", s["n_hidden"], "-b", 8, "--num-samples", 0]
+    user_error(npbackprop("train", *args, "-o", out, "--diagnostics", 0),
+               "--diagnostics must be at least 1 step, got 0")
+    assert not out.exists()
+    npbackprop("train", *args, "-o", out, check=0)
+    user_error(npbackprop("plot", "-o", out, "--diagnostics"),
+               "this run has no diagnostics: train it with --diagnostics")
