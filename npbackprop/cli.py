@@ -70,8 +70,8 @@ def add_train_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the run in --out-dir with "
                    "its own settings and number of steps (give a larger number to extend it)")
     p.add_argument("--force", action="store_true", help="overwrite a run in --out-dir")
-    p.add_argument("--plot", action="store_true", help="write loss.png (the loss curve) and "
-                   "dlogits.png (the lecture's imshow of dlogits); needs matplotlib")
+    p.add_argument("--plot", action="store_true", help="write loss.png (the loss curve) and, "
+                   "for the mlp, dlogits.png (the lecture's imshow of dlogits); needs matplotlib")
     p.add_argument("--diagnostics", nargs="?", type=int, const=100, default=None,
                    metavar="STEPS", help="record part 3's health checks every STEPS steps "
                    "(default when given: 100) into diagnostics.npz and draw them "

@@ -2,26 +2,25 @@
 
     rec = Recorder(every=100)                  # the trainer calls rec.record(...)
     rec.record(step, params, updates)          # after every 100th step
-    rec.snapshot(params, Xb, Yb)               # at the end: activations and gradients
+    rec.snapshot(acts, dacts, grads, params)   # at the end: networks.probe of one batch
     arrays = rec.arrays()                      # what diagnostics.npz holds
 
 Recorded every `every` steps: log10 of the update:data ratio of each
 parameter, std(lr * grad) / std(param), as the lecture's `ud` list. At the
-end, one batch's tanh activations h and their gradients dh, and the
-gradient of each weight, for the histograms, from the readable
-model.forward_backward. A record reuses the update the step has just
-applied (seven standard deviations, nothing recomputed); without a Recorder
-nothing is computed at all. No matplotlib here: plot.py draws these.
+end, one batch's output of every tanh layer and its gradient, and the
+gradient of each 2-D weight, for the histograms. The layers are found by
+name, so the same code serves every network: the mlp's one tanh layer is
+"h", the deep MLP's and the wavenet's are "layer i" (the Tanh module's
+index). A record reuses the update the step has just applied (nothing
+recomputed); without a Recorder nothing is computed at all. No matplotlib
+here: plot.py draws these.
 """
 
 import numpy as np
 
-from npbackprop import model
 from npbackprop.config import ConfigError
-from npbackprop.names import PARAM_NAMES
 
-SATURATED = 0.97           # the lecture's threshold: |h| above it is a saturated tanh
-WEIGHTS = ("C", "W1", "W2")  # the 2-D parameters, whose histograms the lecture draws
+SATURATED = 0.97  # the lecture's threshold: |h| above it is a saturated tanh
 
 
 class Recorder:
@@ -32,34 +31,76 @@ class Recorder:
             raise ConfigError("diagnostics", f"must be a whole number of steps, at least 1, "
                               f"got {every!r}")
         self.every = every
-        self.steps, self.ud = [], []
+        self.steps, self.ud, self.names, self.is_weight = [], [], [], []
         self.final = {}
 
     def record(self, step, params, updates):
         """After a step, as the lecture's `ud`: log10 std(update) / std(param) of each
-        updated parameter, where update = lr * grad is what the step subtracted."""
+        updated parameter, where update = lr * grad is what the step subtracted and
+        param its value after the step."""
+        if not self.names:
+            self.names = list(updates)
+            self.is_weight = [is_weight(params[k].shape) for k in updates]
         self.steps.append(step)
-        self.ud.append([_log10_ratio(_std(updates[k]), _std(params[k])) for k in PARAM_NAMES])
+        self.ud.append([_log10_ratio(_std(updates[k]), _std(params[k])) for k in self.names])
 
-    def snapshot(self, params, Xb, Yb):
-        """The end of training: one batch's h, dh and weight gradients."""
-        acts = {}
-        _, grads = model.forward_backward(params, Xb, Yb, acts)
-        self.final = {"h": acts["h"], "dh": acts["dh"],
-                      **{f"grad_{k}": grads[k] for k in WEIGHTS},
-                      **{f"data_std_{k}": np.float64(params[k].std()) for k in WEIGHTS}}
+    def snapshot(self, acts, dacts, grads, params):
+        """The end of training, from networks.probe: each tanh layer's output and its
+        gradient ({layer: array}), and the gradient of each 2-D weight."""
+        weights = [k for k, g in grads.items() if is_weight(g.shape)]
+        self.final = {"tanh_names": np.asarray(list(acts)),
+                      "weight_names": np.asarray(weights),
+                      "data_std": np.asarray([_std(params[k]) for k in weights], np.float64)}
+        for j, k in enumerate(acts):
+            self.final[f"h_{j}"], self.final[f"dh_{j}"] = acts[k], dacts[k]
+        for j, k in enumerate(weights):
+            self.final[f"grad_{j}"] = grads[k]
 
     def arrays(self):
         """Everything recorded, as arrays for an .npz."""
         return {"steps": np.asarray(self.steps, np.int64),
-                "ud": np.asarray(self.ud, np.float64).reshape(-1, len(PARAM_NAMES)),
-                "ud_names": np.asarray(PARAM_NAMES), "every": np.int64(self.every),
-                **{k: np.asarray(v, np.float64) for k, v in self.final.items()}}
+                "ud": np.asarray(self.ud, np.float64).reshape(-1, len(self.names)),
+                "ud_names": np.asarray(self.names, dtype=str),
+                "ud_weight": np.asarray(self.is_weight, bool), "every": np.int64(self.every),
+                **{k: v if v.dtype.kind == "U" else np.asarray(v, np.float64)
+                   for k, v in self.final.items()}}
+
+
+def is_weight(shape):
+    """A 2-D weight, whose histograms the lecture draws (p.ndim == 2); the mlp's (1, H)
+    bngain and bnbias are vectors kept as rows, not weights."""
+    return len(shape) == 2 and min(shape) > 1
+
+
+def tanh_layers(diag):
+    """[(name, h, dh)] of each tanh layer in a run's diagnostics, in forward order."""
+    return [(str(name), diag[f"h_{j}"], diag[f"dh_{j}"])
+            for j, name in enumerate(diag["tanh_names"])]
+
+
+def weights(diag):
+    """[(name, grad, std of the weight)] of each 2-D weight in a run's diagnostics."""
+    return [(str(name), diag[f"grad_{j}"], float(diag["data_std"][j]))
+            for j, name in enumerate(diag["weight_names"])]
+
+
+def upgrade(diag):
+    """A diagnostics.npz written before the layers were found by name (the mlp's: h, dh,
+    grad_C, ...) in today's layout; today's is returned as it is."""
+    if "tanh_names" in diag:
+        return diag
+    old = ("C", "W1", "W2")
+    return {**{k: diag[k] for k in ("steps", "ud", "ud_names", "every")},
+            "ud_weight": np.asarray([str(k) in old for k in diag["ud_names"]]),
+            "tanh_names": np.asarray(["h"]), "h_0": diag["h"], "dh_0": diag["dh"],
+            "weight_names": np.asarray(old),
+            "data_std": np.asarray([diag[f"data_std_{k}"] for k in old], np.float64),
+            **{f"grad_{j}": diag[f"grad_{k}"] for j, k in enumerate(old)}}
 
 
 def _std(x):
     """x.std(), in float64 with two dot products: a few microseconds for the small
-    arrays of this network, where numpy's std takes tens."""
+    arrays of these networks, where numpy's std takes tens."""
     v = np.asarray(x, np.float64).ravel()
     mean = v.sum() / v.size
     return float(np.sqrt(max(v @ v / v.size - mean * mean, 0.0)))
@@ -74,3 +115,14 @@ def _log10_ratio(update_std, param_std):
 def saturated_share(h):
     """The share of tanh outputs with |h| > 0.97 (part 3: too many means dead gradients)."""
     return float((np.abs(h) > SATURATED).mean())
+
+
+def summary(diag):
+    """The lines the lecture prints beside its histograms, for a run's diagnostics."""
+    lines = [f"{name} (Tanh): mean {h.mean():+.2f}, std {h.std():.2f}, saturated "
+             f"{100 * saturated_share(h):.2f}%" for name, h, _ in tanh_layers(diag)]
+    lines += [f"{name} (Tanh): gradient mean {dh.mean():+f}, std {dh.std():e}"
+              for name, _, dh in tanh_layers(diag)]
+    lines += [f"weight {name} {tuple(g.shape)}: mean {g.mean():+f}, std {g.std():e}, "
+              f"grad:data ratio {g.std() / std:e}" for name, g, std in weights(diag)]
+    return lines

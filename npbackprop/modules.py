@@ -154,10 +154,11 @@ class Sequential:
         prefix = f"{i}."
         return {k[len(prefix):]: v for k, v in buffers.items() if k.startswith(prefix)}
 
-    def forward(self, x, buffers=None):
+    def forward(self, x, buffers=None, outs=None):
         """Training mode: batch statistics (buffers unused). Eval mode: buffers required.
 
-        Returns (out, cache); cache is the list of the modules' caches.
+        Returns (out, cache); cache is the list of the modules' caches. outs: a
+        dict to receive each module's output by index (part 3's histograms).
         """
         if not self.training and buffers is None:
             raise ValueError("an eval-mode forward needs the running statistics (buffers)")
@@ -166,12 +167,17 @@ class Sequential:
             own = None if self.training or not hasattr(m, "buffers") else self._own(buffers, i)
             x, cache = m.forward(x, own)
             caches.append(cache)
+            if outs is not None:
+                outs[i] = x
         return x, caches
 
-    def backward(self, dout, cache):
-        """Returns (dx, grads): dx None for integer input, grads keyed like params."""
+    def backward(self, dout, cache, douts=None):
+        """Returns (dx, grads): dx None for integer input, grads keyed like params.
+        douts: a dict to receive the gradient of each module's output by index."""
         grads = {}
         for i in reversed(range(len(self.modules))):
+            if douts is not None:
+                douts[i] = dout
             dout, g = self.modules[i].backward(dout, cache[i])
             grads.update({f"{i}.{k}": v for k, v in g.items()})
         return dout, {k: grads[k] for k in self.params}

@@ -68,26 +68,41 @@ def build(name, vocab_size, n_embd, n_hidden, block_size, *, rng, dtype=np.float
     return make(vocab_size, n_embd, n_hidden, block_size, rng=rng, dtype=dtype)
 
 
-def loss_and_grads(net, Xb, Yb):
-    """Training-mode forward and backward: (loss 0-d array, grads {name: array}, cache)."""
-    logits, cache = net.train().forward(Xb)                            # (N, V)
+def loss_and_grads(net, Xb, Yb, outs=None, douts=None):
+    """Training-mode forward and backward: (loss 0-d array, grads {name: array}, cache).
+    outs, douts: dicts to receive each module's output and its gradient, by index."""
+    logits, cache = net.train().forward(Xb, outs=outs)                 # (N, V)
     loss, ce_cache = layers.cross_entropy_forward(logits, Yb)
     dlogits, _ = layers.cross_entropy_backward(1.0, ce_cache)
-    _, grads = net.backward(dlogits, cache)
+    _, grads = net.backward(dlogits, cache, douts=douts)
     return loss, grads, cache
 
 
-def sgd_step(net, state, Xb, Yb, lr):
+def probe(net, Xb, Yb):
+    """Part 3's histograms of one batch: ({"layer i": tanh output}, {"layer i": its
+    gradient}, {name: parameter gradient}), i the Tanh module's index in net."""
+    outs, douts = {}, {}
+    _, grads, _ = loss_and_grads(net, Xb, Yb, outs, douts)
+    tanh = [i for i, m in enumerate(net.modules) if isinstance(m, Tanh)]
+    return ({f"layer {i}": outs[i] for i in tanh}, {f"layer {i}": douts[i] for i in tanh},
+            grads)
+
+
+def sgd_step(net, state, Xb, Yb, lr, updates=None):
     """One step in place on state (params and buffers): SGD, then the running statistics.
 
     Returns (loss as a float, finite); if the loss or a gradient is not
-    finite nothing is updated.
+    finite nothing is updated. updates: a dict to receive lr * grad of each
+    parameter, the update subtracted (part 3's update:data ratio).
     """
     loss, grads, cache = loss_and_grads(net, Xb, Yb)
     finite = bool(np.isfinite(loss)) and all(np.isfinite(g).all() for g in grads.values())
     if finite:
         for k, g in grads.items():
-            state[k] -= lr * g
+            update = lr * g
+            state[k] -= update
+            if updates is not None:
+                updates[k] = update
         for k, v in net.running_update(state, cache).items():
             state[k][...] = v
     return float(loss), finite
@@ -135,7 +150,7 @@ def bound(name, state, vocab_size, n_embd, n_hidden, block_size):
 
 class Workspace:
     """A run's state in one flat array (`flat`, for finiteness checks), `params` views into
-    it by name, and `net`, the Sequential bound to them."""
+    it by name, `net`, the Sequential bound to them, and `grads`, each step's lr * grad."""
 
     def __init__(self, name, state, vocab_size, n_embd, n_hidden, block_size):
         dtype = next(iter(state.values())).dtype
@@ -146,8 +161,9 @@ class Workspace:
             self.params[k][...] = v
             offset += v.size
         self.net = bound(name, self.params, vocab_size, n_embd, n_hidden, block_size)
+        self.grads = {}
 
 
 def workspace_sgd_step(ws, Xb, Yb, lr):
-    """sgd_step on a Workspace: (loss as a float, finite)."""
-    return sgd_step(ws.net, ws.params, Xb, Yb, lr)
+    """sgd_step on a Workspace: (loss as a float, finite); ws.grads then holds lr * grad."""
+    return sgd_step(ws.net, ws.params, Xb, Yb, lr, ws.grads)

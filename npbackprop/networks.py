@@ -102,6 +102,17 @@ def split_loss(cfg, params, bnmean, bnvar, X, Y):
     return nets.split_loss(_net(cfg, params, len(params["0.weight"])), params, X, Y)
 
 
+def probe(cfg, params, Xb, Yb):
+    """One training-mode forward and backward of a batch for part 3's histograms:
+    ({layer: tanh output}, {layer: its gradient}, {name: parameter gradient}).
+    The mlp's one tanh layer is the lecture's h (model.forward_backward)."""
+    if cfg.model == "mlp":
+        acts = {}
+        _, grads = model.forward_backward(params, Xb, Yb, acts)
+        return {"h": acts["h"]}, {"h": acts["dh"]}, grads
+    return nets.probe(_net(cfg, params, len(params["0.weight"])), Xb, Yb)
+
+
 def sample(cfg, params, bnmean, bnvar, itos, *, rng, num_samples=20, max_len=50):
     """Names drawn the lecture's way from the run's network."""
     if cfg.model == "mlp":

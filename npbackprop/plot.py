@@ -2,8 +2,8 @@
 
     fig = loss_figure(run.losses, lr_decay_step=100_000, metrics=run.metrics)
     fig = dlogits_figure(dlogits, Yb)                 # plt.imshow(dlogits), targets marked
-    fig = activations_figure(diag)                    # tanh outputs and their gradients
-    fig = weight_gradients_figure(diag)               # each weight's gradient, grad:data
+    fig = activations_figure(diag)                    # each tanh layer's h and dh
+    fig = weight_gradients_figure(diag)               # each 2-D weight's gradient, grad:data
     fig = update_ratio_figure(diag)                   # log10 update:data over training
     save(fig, "out/loss.png")
 
@@ -17,7 +17,7 @@ import io
 import numpy as np
 
 from npbackprop.checkpoint import save_bytes
-from npbackprop.diagnostics import SATURATED, WEIGHTS, saturated_share
+from npbackprop.diagnostics import SATURATED, saturated_share, tanh_layers, weights
 from npbackprop.errors import NpbackpropError
 
 INSTALL = 'pip install matplotlib (in a checkout: pip install -e ".[plot]")'
@@ -57,8 +57,9 @@ def smoothing_window(n):
     return max(1, min(1000, n // 50))
 
 
-def loss_figure(losses, *, lr_decay_step=None, metrics=None):
-    """The loss of every step (faint), its moving average, the lr decay and final losses."""
+def loss_figure(losses, *, lr_decay_step=None, metrics=None, evaluated="after calibration"):
+    """The loss of every step (faint), its moving average, the lr decay and final losses
+    (evaluated: how, for the title: part 4's calibration or the running statistics)."""
     losses = np.asarray(losses, dtype=np.float64)
     fig, ax = _figure()
     steps = np.arange(len(losses))
@@ -79,7 +80,7 @@ def loss_figure(losses, *, lr_decay_step=None, metrics=None):
     title = "training loss"
     if metrics and all(f"{s}_loss" in metrics for s in ("train", "val")):
         title += f": train {metrics['train_loss']:.4f}, val {metrics['val_loss']:.4f} " \
-                 "after calibration"
+                 f"{evaluated}"
     ax.set_title(title)
     ax.legend(loc="upper right")
     return fig
@@ -102,54 +103,58 @@ def dlogits_figure(dlogits, Yb, itos=None):
     return fig
 
 
+def _density(ax, values, label, bins=50, range=None):
+    """A line of the histogram's density, as the lecture's plt.plot(hx[:-1], hy)."""
+    hy, hx = np.histogram(np.ravel(values), bins=bins, range=range, density=True)
+    return ax.plot((hx[1:] + hx[:-1]) / 2, hy, label=label)[0]
+
+
 def activations_figure(diag):
-    """Histograms of the tanh outputs (saturated share) and of their gradients."""
-    fig, (a, b) = _figure(1, 2, width=10)
-    h, dh = diag["h"], diag["dh"]
-    share = saturated_share(h)
-    a.hist(h.ravel(), bins=50, range=(-1, 1), color="tab:blue")
-    a.set_title(f"tanh outputs h: mean {h.mean():+.2f}, std {h.std():.2f}, "
-                f"saturated (|h| > {SATURATED}) {share:.1%}", fontsize=9)
-    a.set_xlabel("h")
-    b.hist(dh.ravel(), bins=50, color="tab:orange")
-    b.set_title(f"their gradients dh: mean {dh.mean():+.1e}, std {dh.std():.1e}", fontsize=9)
-    b.set_xlabel("dh")
+    """Per tanh layer, the distribution of its outputs (mean, std, saturated share) and,
+    below, of their gradients, as the lecture's two "visualize histograms" cells."""
+    layers = tanh_layers(diag)
+    fig, (a, b) = _figure(2, 1, width=10, height=7)
+    for name, h, dh in layers:
+        _density(a, h, f"{name} (Tanh): mean {h.mean():+.2f}, std {h.std():.2f}, "
+                 f"saturated {saturated_share(h):.2%}", range=(-1, 1))
+        _density(b, dh, f"{name} (Tanh): mean {dh.mean():+.1e}, std {dh.std():.2e}")
+    a.set_title(f"activation distribution (saturated: |h| > {SATURATED})")
+    a.set_xlabel("tanh output h")
+    b.set_title("gradient distribution")
+    b.set_xlabel("gradient of the tanh output, dh")
     for ax in (a, b):
-        ax.set_ylabel("count")
+        ax.set_ylabel("density")
+    # the activations' density is lowest in the middle; elsewhere matplotlib picks a free spot
+    a.legend(fontsize=8, loc="upper center")
+    b.legend(fontsize=8, loc="best")
     return fig
 
 
 def weight_gradients_figure(diag):
-    """Each weight's gradient histogram, its shape and grad:data ratio in the legend."""
-    fig, ax = _figure(width=8)
-    for k in WEIGHTS:
-        g = diag[f"grad_{k}"]
-        ratio = g.std() / float(diag[f"data_std_{k}"])
-        counts, edges = np.histogram(g.ravel(), bins=60)
-        ax.plot((edges[1:] + edges[:-1]) / 2, counts, label=f"{k} {tuple(g.shape)}: grad:data "
-                f"{ratio:.2e}")
+    """Each 2-D weight's gradient distribution, its shape, mean, std and grad:data ratio."""
+    fig, ax = _figure(width=10, height=5)
+    for name, g, std in weights(diag):
+        _density(ax, g, f"{name} {tuple(g.shape)}: mean {g.mean():+.1e}, std {g.std():.2e}, "
+                 f"grad:data {g.std() / std:.2e}")
     ax.set_xlabel("gradient value")
-    ax.set_ylabel("count")
-    ax.set_title("weight gradients at the end of training")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("density")
+    ax.set_title("weights gradient distribution at the end of training")
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 
 def update_ratio_figure(diag):
-    """log10 std(lr * grad) / std(param) of every parameter over training, 1e-3 marked."""
-    fig, ax = _figure(width=8)
+    """log10 std(lr * grad) / std(param) of every 2-D weight over training, 1e-3 marked."""
+    fig, ax = _figure(width=10, height=5)
     steps, ud = diag["steps"], diag["ud"]
-    # b1 is the one far below: batchnorm cancels its gradient (about 1e-9): named, not drawn
-    off = [str(n) for j, n in enumerate(diag["ud_names"]) if np.nanmedian(ud[:, j]) < -6]
     for j, name in enumerate(diag["ud_names"]):
-        if str(name) not in off:
-            ax.plot(steps, ud[:, j], lw=2 if str(name) in WEIGHTS else 1, label=str(name))
+        if diag["ud_weight"][j]:
+            ax.plot(steps, ud[:, j], lw=1, label=str(name))
     ax.axhline(-3, color="black", ls="--", lw=1, label="1e-3, the lecture's guide")
     ax.set_xlabel("step")
     ax.set_ylabel("log10 update:data ratio")
-    note = f"; below 1e-6, not drawn: {', '.join(off)}" if off else ""
-    ax.set_title(f"update:data ratio, recorded every {int(diag['every'])} steps{note}",
-                 fontsize=10)
+    ax.set_title(f"update:data ratio of the 2-D weights, recorded every {int(diag['every'])} "
+                 f"steps (the others are in diagnostics.npz)", fontsize=10)
     ax.legend(fontsize=8, ncol=2)
     return fig
 
@@ -163,11 +168,13 @@ def example_batch(dataset, batch_size):
 def run_figures(run, dataset=None, *, loss=True, diagnostics=False):
     """{file name: Figure} for a trained run: loss.png and dlogits.png (dlogits needs the
     dataset for its batch), and with diagnostics the three part-3 figures."""
-    from npbackprop import model
+    from npbackprop import model, networks
 
     figures = {}
     if loss:
-        figures["loss.png"] = loss_figure(run.losses, metrics=run.metrics,
+        evaluated = ("with the running statistics" if networks.keeps_running(run.config)
+                     else "after calibration")
+        figures["loss.png"] = loss_figure(run.losses, metrics=run.metrics, evaluated=evaluated,
                                           lr_decay_step=run.config.lr_decay_step)
     # the dlogits picture comes from part 4's forward/backward (model.py)
     if loss and dataset is not None and run.config.model == "mlp":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npbackprop import checkpoint, networks
+from npbackprop import checkpoint, diagnostics, networks
 from npbackprop.checkpoint import DIAGNOSTICS_FILE, METRICS_FILE
 from npbackprop.config import Config, config_of
 from npbackprop.data import SPLITS, Dataset
@@ -90,7 +90,7 @@ def load_run(out_dir) -> Run:
             metrics = loaded
     diag = None
     if (Path(out_dir) / DIAGNOSTICS_FILE).is_file() and metrics:
-        diag = checkpoint.load_npz(Path(out_dir) / DIAGNOSTICS_FILE)
+        diag = diagnostics.upgrade(checkpoint.load_npz(Path(out_dir) / DIAGNOSTICS_FILE))
     return Run(config_of(saved), {k: arrays[k] for k in param_shapes(saved)}, arrays["bnmean"],
                arrays["bnvar"], arrays["losses"], tuple(saved["vocab"]), int(arrays["step"]),
                metrics, Path(out_dir), diag)

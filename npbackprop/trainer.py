@@ -113,7 +113,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         if resume or force:
             raise NpbackpropError("resume and force need an out_dir to find the run in")
         cfg = cfg or Config()
-        _validate(cfg, diagnostics)
+        validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         state = _fresh_state(cfg, dataset)
         return _loop(cfg, dataset, None, state, log, log_interval, checkpoint_interval, signals,
@@ -125,7 +125,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
             arrays, saved = checkpoint.read_checkpoint(folder.path)
             cfg = cfg or config_of(saved)
         cfg = cfg or Config()
-        _validate(cfg, diagnostics)
+        validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         if resume:
             state = _resume(folder.path, arrays, saved, cfg, dataset, log)
@@ -143,12 +143,6 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
     finally:
         if opened:
             folder.release()
-
-
-def _validate(cfg, diagnostics):
-    validate(cfg)
-    if diagnostics is not None and cfg.model != "mlp":
-        raise NpbackpropError(f"diagnostics are recorded for the mlp model, not {cfg.model}")
 
 
 def _fresh_state(cfg, dataset):
@@ -250,7 +244,7 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
                 raise Diverged(f"step {step}: the loss or a gradient is not finite (loss "
                                f"{loss}); the learning rate {lr} is probably too high; {kept()}")
             if diagnostics is not None and step % diagnostics.every == 0:
-                # ws.grads holds lr * grad, what the fast step subtracted
+                # ws.grads holds lr * grad, what the step subtracted
                 diagnostics.record(step, ws.params, ws.grads)
             if explode_at is None:
                 explode_at = EXPLODE_FACTOR * loss
@@ -272,7 +266,8 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
     if diagnostics is not None:
         # the snapshot batch: drawn from its own generator, so the run's stream is untouched
         ix = np.random.default_rng(cfg.seed + 1).integers(0, Xtr.shape[0], cfg.batch_size)
-        diagnostics.snapshot(state.params, Xtr[ix], Ytr[ix])
+        diagnostics.snapshot(*networks.probe(cfg, state.params, Xtr[ix], Ytr[ix]),
+                             state.params)
     return _finish(cfg, dataset, out_dir, state, kept, diagnostics)
 
 

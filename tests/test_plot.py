@@ -71,25 +71,44 @@ def test_dlogits_figure_shows_the_batch_and_its_targets(runs):
     np.testing.assert_allclose(acts["dlogits"].sum(1), 0, atol=1e-6)
 
 
+def check_diagnostics_figures(run, tanh, weights):
+    """The three part-3 figures of a run, each label against a direct computation."""
+    diag = run.diagnostics
+    assert list(diag["tanh_names"]) == tanh and list(diag["weight_names"]) == weights
+    a, b = plot.activations_figure(diag).axes
+    for j, name in enumerate(tanh):
+        h, dh = diag[f"h_{j}"], diag[f"dh_{j}"]
+        share = np.count_nonzero(np.abs(h) > 0.97) / h.size
+        assert labels(a)[j] == (f"{name} (Tanh): mean {h.mean():+.2f}, std {h.std():.2f}, "
+                                f"saturated {share:.2%}")
+        assert labels(b)[j] == f"{name} (Tanh): mean {dh.mean():+.1e}, std {dh.std():.2e}"
+    assert len(a.lines) == len(b.lines) == len(tanh)
+    assert "activation distribution" in a.get_title() and "gradient" in b.get_title()
+    ax = plot.weight_gradients_figure(diag).axes[0]
+    for j, name in enumerate(weights):
+        g = diag[f"grad_{j}"]
+        ratio = g.std() / run.params[name].std()
+        assert labels(ax)[j] == (f"{name} {tuple(g.shape)}: mean {g.mean():+.1e}, "
+                                 f"std {g.std():.2e}, grad:data {ratio:.2e}")
+    ax = plot.update_ratio_figure(diag).axes[0]
+    # the 2-D weights, as the lecture's plot, and its guide line at 1e-3
+    assert labels(ax) == weights + ["1e-3, the lecture's guide"]
+    names = list(diag["ud_names"])
+    for line, name in zip(ax.lines, weights):
+        np.testing.assert_array_equal(line.get_xdata(), diag["steps"])
+        np.testing.assert_array_equal(line.get_ydata(), diag["ud"][:, names.index(name)])
+    guide = ax.lines[len(weights)]
+    assert set(guide.get_ydata()) == {-3}
+
+
 @pytest.mark.parametrize("steps", [60, 600])
 def test_diagnostics_figures(runs, steps):
     _, byrun = runs
-    diag = byrun[steps].diagnostics
-    assert list(diag["steps"]) == list(range(0, steps, 10))
-    act = plot.activations_figure(diag)
-    share = diagnostics.saturated_share(diag["h"])
-    assert f"saturated (|h| > 0.97) {share:.1%}" in act.axes[0].get_title()
-    assert sum(p.get_height() for p in act.axes[0].patches) == diag["h"].size
-    grads = plot.weight_gradients_figure(diag)
-    ratio = diag["grad_W1"].std() / diag["data_std_W1"]
-    assert any(f"W1 (12, 16): grad:data {ratio:.2e}" == t for t in labels(grads.axes[0]))
-    ud = plot.update_ratio_figure(diag)
-    ax = ud.axes[0]
-    assert "1e-3, the lecture's guide" in labels(ax)
-    guide = next(line for line in ax.lines if line.get_label().startswith("1e-3"))
-    assert set(guide.get_ydata()) == {-3}
-    # b1's gradient is cancelled by batchnorm: named, not drawn
-    assert "not drawn: b1" in ax.get_title() and "b1" not in labels(ax)
+    run = byrun[steps]
+    assert list(run.diagnostics["steps"]) == list(range(0, steps, 10))
+    # the mlp's one tanh layer is the lecture's h; its 2-D weights C, W1, W2 (the (1, H)
+    # bngain and bnbias are vectors)
+    check_diagnostics_figures(run, ["h"], ["C", "W1", "W2"])
 
 
 def test_figures_leave_the_backend_and_pyplot_alone():
@@ -153,6 +172,7 @@ def test_run_figures_from_python(runs):
                          "update_ratio.png"}
     assert all(f._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" for f in figs.values())
     assert set(run.figures()) == {"loss.png"}  # no dataset: no batch to draw dlogits for
+    assert figs["loss.png"].axes[0].get_title().endswith("after calibration")
 
 
 def test_train_takes_diagnostics_as_a_number_of_steps(runs):

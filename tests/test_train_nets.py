@@ -114,14 +114,6 @@ def test_an_edited_checkpoint_is_refused(tmp_path, names_file):
         checkpoint.read_checkpoint(tmp_path)
 
 
-def test_diagnostics_are_refused_before_anything_is_written(tmp_path, names_file):
-    ds = datasets(names_file)[4]
-    from npbackprop.diagnostics import Recorder
-    with pytest.raises(NpbackpropError, match="diagnostics are recorded for the mlp model"):
-        train.train(cfg_of("wavenet", 30), ds, tmp_path / "run", diagnostics=Recorder(10))
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
-
-
 def test_the_training_step_is_the_readable_one(names_file):
     # the Workspace only holds the state in one buffer: its step is nets.sgd_step's
     rng = np.random.default_rng(0)
