@@ -67,14 +67,19 @@ def test_missing_torch_is_a_note_naming_the_tested_version(no_torch):
     assert f"pip install torch=={harness.TORCH_VERSION}" in why
 
 
-def test_torch_variants_take_the_same_step(dataset):
-    # each torch variant, one step from the same params on the same batch, lands where
-    # npbackprop's step lands (float32, so close rather than equal)
+def _torch_and_tiny_params(dataset):
+    """The torch variants module (or a skip without torch) and a tiny float32 network."""
     tv, _ = harness.load_torch_variants()
     if tv is None:
         pytest.skip("torch not installed")
-    params = model.init_params(dataset.vocab_size, 4, 16, 3, rng=np.random.default_rng(0),
-                               dtype=np.float32)
+    return tv, model.init_params(dataset.vocab_size, 4, 16, 3, rng=np.random.default_rng(0),
+                                 dtype=np.float32)
+
+
+def test_torch_variants_take_the_same_step(dataset):
+    # each torch variant, one step from the same params on the same batch, lands where
+    # npbackprop's step lands (float32, so close rather than equal)
+    tv, params = _torch_and_tiny_params(dataset)
     batches = harness.make_batches(dataset, 8, 1)
     ws = fast.Workspace(params, 8)
     loss, _ = fast.fast_sgd_step(ws, *batches[0], 0.1)
@@ -244,11 +249,7 @@ def test_torch_compile_failure_is_one_line(dataset, monkeypatch, no_jax):
 @pytest.mark.slow
 def test_torch_compile_takes_the_same_steps(dataset):
     # the real torch.compile (gcc builds C++, tens of seconds), a tiny network
-    tv, _ = harness.load_torch_variants()
-    if tv is None:
-        pytest.skip("torch not installed")
-    params = model.init_params(dataset.vocab_size, 4, 16, 3, rng=np.random.default_rng(0),
-                               dtype=np.float32)
+    tv, params = _torch_and_tiny_params(dataset)
     batches = harness.make_batches(dataset, 8, 5)
     step = tv.compiled_stream(params, *batches[0])
     ws = fast.Workspace(params, 8)
