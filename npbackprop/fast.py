@@ -88,20 +88,17 @@ class Workspace:
         self.dembrows = self.dembcat.reshape(N * T, E)             # one row per character
         self.embmean = _empty(TE, dtype)
         self.bndiff, self.h, self.dh, self.scratch = (_empty((N, H), dtype) for _ in range(4))
-        # the (N, V) softmax arrays in Fortran (column) order: each is the .T view of a
-        # C-ordered (V, N) buffer (trick "F-order logits" in the step); order="C" is the
-        # plain layout, for the ablation
+        # the (N, V) softmax arrays in Fortran order, each the .T view of a (V, N) buffer
+        # (trick "F-order logits" in the step); order="C", the plain layout, for the ablation
         if order not in ("C", "F"):
             raise ValueError(f"order must be 'C' or 'F', got {order!r}")
-        rows = (N, V) if order == "C" else (V, N)
-        bufs = [_empty(rows, dtype) for _ in range(3)]
-        self.logits, self.counts, self.tile_vocab = (
-            b if order == "C" else b.T for b in bufs)
+        bufs = [_empty((N, V) if order == "C" else (V, N), dtype) for _ in range(3)]
+        self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
         self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
-        # logits = h @ W2, or in F order logits.T = W2.T @ h.T into the (V, N) buffer
+        # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
         self.logits_product = ((self.h, p["W2"], bufs[0]) if order == "C" else
                                (self.W2T, self.h.T, bufs[0]))
-        # the flat index of entry (i, y) of an (N, V) array is y * y_stride + row_starts[i]
+        # the flat index of entry (i, y) of an (N, V) array: y * y_stride + row_starts[i]
         self.y_stride = np.array(1 if order == "C" else N, np.intp)
         self.row_starts = _empty(N, np.intp, fill=np.arange(N) * (V if order == "C" else 1))
         # a row repeated down the batch, for ops that would otherwise broadcast it
@@ -190,11 +187,9 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     ws.scratch[...] = bnbias
     add(h, ws.scratch, h)
     tanh(h, h)                                                                   # (N, H)
-    # logits = h @ W2 computed as logits.T = W2.T @ h.T into a C-ordered (V, N) buffer, so
-    # logits, counts and dlogits are (N, V) in Fortran order: OpenBLAS's small sgemm then
-    # runs the backward's dlogits @ W2.T (W2's own buffer read transposed) and
-    # h.T @ dlogits faster than with a C-ordered dlogits, for the same cost here and in
-    # the elementwise softmax, all on one layout (trick "F-order logits")
+    # logits = h @ W2 as logits.T = W2.T @ h.T into a (V, N) buffer: logits, counts and
+    # dlogits are (N, V) in Fortran order, and OpenBLAS's small sgemm runs the backward's
+    # dlogits @ W2.T and h.T @ dlogits faster so (trick "F-order logits")
     dot(*ws.logits_product)
     logits = ws.logits                                                           # (N, V), F
     ws.tile_vocab[...] = b2
