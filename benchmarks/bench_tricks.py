@@ -99,6 +99,7 @@ _TILES = [
 ]
 ABLATIONS = [
     ("[aligned buffers] where numpy puts them, not on 64 bytes", "unaligned"),
+    ("[F-order logits] logits, counts, dlogits C-ordered", "c-order"),
     ("[tiles] rows broadcast by the ufuncs, not tiled", _TILES),
     ("[local calls] np.f(..., out=b), not local f(..., b)", "keyword"),
     ("[no Python floats] Python floats as operands", [
@@ -210,7 +211,7 @@ def _to_keywords(src):
 def step_variant(edits):
     """fast_sgd_step compiled from its source with `edits` applied (or "keyword")."""
     src = textwrap.dedent(inspect.getsource(fast.fast_sgd_step))
-    if edits == "unaligned":
+    if edits in ("unaligned", "c-order"):   # the same step on another Workspace
         return fast.fast_sgd_step
     if edits == "keyword":
         # without comments (they quote calls) and without the line binding the locals
@@ -244,6 +245,8 @@ def ablation(dataset, rounds, steps):
         if dict(ABLATIONS).get(name) == "unaligned":
             with mock.patch.object(fast, "_empty", _numpy_empty):
                 ws = workspaces[name] = fast.Workspace(params, N)
+        elif dict(ABLATIONS).get(name) == "c-order":
+            ws = workspaces[name] = fast.Workspace(params, N, order="C")
         else:
             ws = workspaces[name] = fast.Workspace(params, N)
         # the buffers the old one-hot needs

@@ -53,7 +53,7 @@ class Workspace:
     read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
     """
 
-    def __init__(self, params, batch_size):
+    def __init__(self, params, batch_size, order="F"):
         dtype = params["C"].dtype
         if any(params[k].dtype != dtype for k in PARAM_NAMES):
             raise ValueError("all parameters must share one dtype")
@@ -88,11 +88,21 @@ class Workspace:
         self.dembrows = self.dembcat.reshape(N * T, E)             # one row per character
         self.embmean = _empty(TE, dtype)
         self.bndiff, self.h, self.dh, self.scratch = (_empty((N, H), dtype) for _ in range(4))
-        self.logits, self.counts = _empty((N, V), dtype), _empty((N, V), dtype)
-        self.logits_flat, self.counts_flat = self.logits.reshape(-1), self.counts.reshape(-1)
+        # the (N, V) softmax arrays in Fortran order, each the .T view of a (V, N) buffer
+        # (trick "F-order logits" in the step); order="C", the plain layout, for the ablation
+        if order not in ("C", "F"):
+            raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+        bufs = [_empty((N, V) if order == "C" else (V, N), dtype) for _ in range(3)]
+        self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
+        self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
+        # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
+        self.logits_product = ((self.h, p["W2"], bufs[0]) if order == "C" else
+                               (self.W2T, self.h.T, bufs[0]))
+        # the flat index of entry (i, y) of an (N, V) array: y * y_stride + row_starts[i]
+        self.y_stride = np.array(1 if order == "C" else N, np.intp)
+        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * (V if order == "C" else 1))
         # a row repeated down the batch, for ops that would otherwise broadcast it
-        self.tile_embcat, self.tile_hidden, self.tile_vocab = (
-            _empty((N, d), dtype) for d in (TE, H, V))
+        self.tile_embcat, self.tile_hidden = (_empty((N, d), dtype) for d in (TE, H))
         # counts_sum below this means a row of logits far under exp's range: every
         # count that matters is then a normal float, and a subnormal one is off by eps^2
         self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
@@ -100,8 +110,6 @@ class Workspace:
         self.eye = _empty((V, V), dtype, fill=np.eye(V))
         self.onehot = _empty((N, T, V), dtype)
         self.onehotT = self.onehot.reshape(N * T, V).T             # (V, N*T), a view
-        # flat index of each row of an (N, V) array
-        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * V)
         self.picks = _empty(N, np.intp)
         self.ones_batch, self.ones_vocab = _empty(N, dtype, fill=1), _empty(V, dtype, fill=1)
         self.ones_flat = _empty(self.gflat.size, dtype, fill=1)
@@ -179,11 +187,15 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     ws.scratch[...] = bnbias
     add(h, ws.scratch, h)
     tanh(h, h)                                                                   # (N, H)
-    logits = dot(h, W2, ws.logits)                                               # (N, V)
+    # logits = h @ W2 as logits.T = W2.T @ h.T into a (V, N) buffer: logits, counts and
+    # dlogits are (N, V) in Fortran order, and OpenBLAS's small sgemm runs the backward's
+    # dlogits @ W2.T and h.T @ dlogits faster so (trick "F-order logits")
+    dot(*ws.logits_product)
+    logits = ws.logits                                                           # (N, V), F
     ws.tile_vocab[...] = b2
     add(logits, ws.tile_vocab, logits)
     # the target's entry of each row by flat index (trick "flat picks")
-    picks = add(ws.row_starts, Yb, ws.picks)                                     # (N,)
+    picks = add(multiply(Yb, ws.y_stride, ws.picks), ws.row_starts, ws.picks)    # (N,)
     picked = ws.logits_flat[picks]                                               # (N,)
     # softmax without the row-max shift: while the logits stay well inside exp's range,
     # as they do in any run that trains, exp(logits) is as exact as exp(norm_logits).
