@@ -1,6 +1,7 @@
 """The benchmarks: smoke runs with a few steps (no timing is asserted), JSON, torch absent."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,21 @@ def test_torch_variants_take_the_same_step(dataset):
     for name, factory in tv.VARIANTS.items():
         step = factory(params, batches)
         assert step(0, 0.1) == pytest.approx(loss, rel=1e-5), name
+
+
+def test_the_header_names_the_blas_kernel_openblas_runs():
+    # the kernel is what OpenBLAS picked at load time: OPENBLAS_CORETYPE overrides it, so
+    # a child started with Haswell reads Haswell back whatever the build's config says
+    if harness.blas_threads() is None:
+        pytest.skip("numpy's BLAS is not a bundled OpenBLAS")
+    code = ("from npbackprop.bench import harness; "
+            "print(harness.format_machine(harness.machine_info()))")
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert "kernel Haswell," in out and "OPENBLAS_CORETYPE=Haswell" in out
+    info = {**harness.machine_info(), "blas_kernel": None}
+    assert "kernel unknown," in harness.format_machine(info)
 
 
 def test_threads_table(dataset):

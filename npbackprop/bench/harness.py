@@ -47,9 +47,21 @@ def _openblas():
             for suffix in ("64_", ""):
                 get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
                 put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                # the kernel set OpenBLAS picked for this CPU at load time (e.g. SkylakeX)
+                core = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+                if core is not None:
+                    core.restype = ctypes.c_char_p
                 if get is not None and put is not None:
-                    return get, put
+                    return get, put, core
     return None
+
+
+def blas_kernel():
+    """The kernel set numpy's OpenBLAS runs (its corename, e.g. 'SkylakeX'), or None."""
+    lib = _openblas()
+    if lib is None or lib[2] is None:
+        return None
+    return lib[2]().decode("ascii", "replace")
 
 
 def blas_threads():
@@ -88,7 +100,7 @@ def machine_info(torch_variants=None):
             "numpy": np.__version__, "blas": blas.get("name", "unknown"),
             "blas_version": blas.get("version", ""),
             "blas_config": blas.get("openblas configuration", ""),
-            "blas_threads": blas_threads(),
+            "blas_kernel": blas_kernel(), "blas_threads": blas_threads(),
             "env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
                     if k in os.environ}}
@@ -102,6 +114,7 @@ def format_machine(info):
     blas = f"{info['blas']} {info['blas_version']}".strip()
     lines = [f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}",
              f"numpy {info['numpy']}, BLAS {blas} ({info['blas_config'] or 'no config string'}),"
+             f" kernel {info.get('blas_kernel') or 'unknown'},"
              f" {info['blas_threads'] or '?'} BLAS thread(s)"]
     if "torch" in info:
         lines.append(f"torch {info['torch']} (BLAS {info['torch_blas']}), "
