@@ -107,7 +107,7 @@ class Buffers:
         self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
 
 
-def _batchnorm_tanh(b, s, x, gain, bias, mean_var, eps, one):
+def _batchnorm_tanh(b, s, x, gain, bias, mean_var, eps):
     """Batchnorm over the rows of x (M, H), Bessel-corrected, then tanh, into b.h[s]; as
     layers.py, rearranged: x is overwritten by diff = x - mean, gain * var_inv is one (H,)
     scale, copied into the tile b.tile[s]. The batch mean and variance go into mean_var."""
@@ -172,7 +172,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
         if s > 0:
             # FlattenConsecutive(2) of flat rows is a reshape (a view); then the Linear
             x = dot(h.reshape(-1, 2 * h.shape[1]), p[w], b.x[s])   # (M/2, 2H) @ (2H, H)
-        h = _batchnorm_tanh(b, s, x, p[gam], p[bet], ws.batch_mean_var[s], eps, one)
+        h = _batchnorm_tanh(b, s, x, p[gam], p[bet], ws.batch_mean_var[s], eps)
     logits = dot(h, p[ws.out + "weight"], b.logits)                # (N, V)
     b.tile_vocab[...] = p[ws.out + "bias"]
     np.add(logits, b.tile_vocab, logits)
