@@ -51,3 +51,15 @@ def test_a_non_finite_step_changes_nothing():
                                               np.array([0, 1, 2]), 0.1)
     assert not finite
     np.testing.assert_array_equal(fast.flat, before)
+
+
+def test_logits_past_exps_range_take_the_shifted_softmax_and_stay_equal():
+    fast, readable = pair(2, 5, 2, 3, 4, np.float32)
+    for ws in (fast, readable):
+        ws.params[fast.out + "bias"][...] = [200.0, -200.0, 0.0, 90.0, 1.0]   # exp overflows
+    Xb, Yb = np.array([[0, 1, 2, 3], [4, 3, 2, 1], [1, 1, 0, 2]]), np.array([0, 3, 1])
+    lf, ff = fast_wavenet.fast_sgd_step(fast, Xb, Yb, 0.1)
+    lr_, fr = nets.workspace_sgd_step(readable, Xb, Yb, 0.1)
+    assert ff and fr and np.isfinite(lf) and lf == pytest.approx(lr_, rel=1e-5)
+    for k, v in readable.params.items():
+        np.testing.assert_allclose(fast.params[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
