@@ -18,7 +18,6 @@ from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
 from npbackprop.config import MODEL_DEFAULTS, ConfigError, defaults
 from npbackprop.console import run, say
-from npbackprop.diagnostics import Recorder
 from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
 from npbackprop.run import SAMPLE_SEED
@@ -137,14 +136,14 @@ def cmd_train(args):
             f"train/val/test {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,} examples")
         say(f"model: {cfg.model}, n_embd {cfg.n_embd}, n_hidden {cfg.n_hidden}, block_size "
             f"{cfg.block_size}, {cfg.dtype}; {cfg.max_steps:,} steps of batch {cfg.batch_size}")
-        recorder = None if args.diagnostics is None else Recorder(args.diagnostics)
         try:
             run = trainer.train(cfg, dataset, folder, resume=args.resume,
                                 log_interval=args.log_interval,
                                 checkpoint_interval=args.checkpoint_interval, log=say,
-                                signals=trainer.CLI_SIGNALS, diagnostics=recorder)
+                                signals=trainer.CLI_SIGNALS, diagnostics=args.diagnostics)
         except trainer.Interrupted as e:
-            print(f"\n{e}.\nResume with: npbackprop train -o {e.out_dir} --resume", file=sys.stderr)
+            hint = f"npbackprop train -o {e.out_dir} --resume" + " --plot" * args.plot
+            print(f"\n{e}.\nResume with: {hint}", file=sys.stderr)  # diagnostics resume too
             return 128 + e.signum
         except ConfigError as e:
             raise NpbackpropError(e.with_flag()) from None
@@ -152,8 +151,9 @@ def cmd_train(args):
         say(f"{'after calibration' if calibrated else 'running statistics'}: train "
             f"{m['train_loss']:.4f}  val {m['val_loss']:.4f}"
             f"  test {m['test_loss']:.4f}  ({m['seconds']:.1f} s of training)")
-        if args.plot or recorder is not None:
-            _write_figures(run, dataset, args.out_dir, loss=args.plot, diagnostics=bool(recorder))
+        if args.plot or run.diagnostics is not None:  # a resumed run keeps its diagnostics
+            _write_figures(run, dataset, args.out_dir, loss=args.plot,
+                           diagnostics=run.diagnostics is not None)
     if args.num_samples > 0:
         _print_samples(run, args.num_samples, SAMPLE_SEED)
     return 0

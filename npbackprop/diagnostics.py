@@ -18,6 +18,7 @@ here: plot.py draws these.
 
 import numpy as np
 
+from npbackprop import checkpoint
 from npbackprop.config import ConfigError
 
 SATURATED = 0.97  # the lecture's threshold: |h| above it is a saturated tanh
@@ -44,6 +45,17 @@ class Recorder:
         self.steps.append(step)
         self.ud.append([_log10_ratio(_std(updates[k]), _std(params[k])) for k in self.names])
 
+    def resume_from(self, saved, step):
+        """Continue the records of a run resumed at `step`: `saved` is the diagnostics.npz
+        its checkpoints wrote (records of steps before `step` are kept; a checkpoint is
+        written after the records of the steps it holds)."""
+        keep = saved["steps"] < step
+        self.steps = saved["steps"][keep].tolist()
+        self.ud = saved["ud"][keep].tolist()
+        self.names = [str(k) for k in saved["ud_names"]]
+        self.is_weight = [bool(w) for w in saved["ud_weight"]]
+        return self
+
     def snapshot(self, acts, dacts, grads, params):
         """The end of training, from networks.probe: each tanh layer's output and its
         gradient ({layer: array}), and the gradient of each 2-D weight."""
@@ -57,13 +69,25 @@ class Recorder:
             self.final[f"grad_{j}"] = grads[k]
 
     def arrays(self):
-        """Everything recorded, as arrays for an .npz."""
+        """Everything recorded, as arrays for an .npz (before the end of training, the
+        records alone: what a checkpoint keeps)."""
         return {"steps": np.asarray(self.steps, np.int64),
                 "ud": np.asarray(self.ud, np.float64).reshape(-1, len(self.names)),
                 "ud_names": np.asarray(self.names, dtype=str),
                 "ud_weight": np.asarray(self.is_weight, bool), "every": np.int64(self.every),
                 **{k: v if v.dtype.kind == "U" else np.asarray(v, np.float64)
                    for k, v in self.final.items()}}
+
+
+def resumed(path, step, recorder=None):
+    """On resume, a run that recorded diagnostics (its checkpoints' records at `path`) goes
+    on recording them, at its own interval unless a Recorder is given, earlier records
+    kept: nothing is lost to an interruption, and resuming continues the run as started."""
+    if not path.is_file():
+        return recorder
+    saved = checkpoint.load_npz(path, required=("steps", "ud", "ud_names", "ud_weight",
+                                                "every"))
+    return (recorder or Recorder(every=int(saved["every"]))).resume_from(saved, step)
 
 
 def is_weight(shape):

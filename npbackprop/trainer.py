@@ -29,7 +29,7 @@ from npbackprop.checkpoint import (CONFIG_FILE, DIAGNOSTICS_FILE, METRICS_FILE, 
 from npbackprop.config import (DTYPES, RESUME_KEYS, Config, ConfigError,  # noqa: F401
                                config_of, learning_rate, validate)
 from npbackprop.data import Dataset, load_dataset
-from npbackprop.diagnostics import Recorder
+from npbackprop.diagnostics import Recorder, resumed
 from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
 from npbackprop.run import Run, evaluate, finite_metrics, load_run
@@ -78,10 +78,6 @@ class _SignalFlag:
             signal.signal(s, handler)
 
 
-def _no_log(message):
-    pass
-
-
 def run_config(cfg: Config, dataset: Dataset) -> dict:
     """What config.json and the checkpoint record: the settings, vocabulary and data."""
     return {**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
@@ -106,7 +102,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
     run's .diagnostics then holds them. Raises Diverged, ConfigError and
     NpbackpropError for what cannot work.
     """
-    log = log or _no_log
+    log = log or (lambda message: None)
     if diagnostics is not None and not isinstance(diagnostics, Recorder):
         diagnostics = Recorder(every=diagnostics)
     if out_dir is None:
@@ -129,6 +125,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         if resume:
             state = _resume(folder.path, arrays, saved, cfg, dataset, log)
+            diagnostics = resumed(folder.path / DIAGNOSTICS_FILE, state.step, diagnostics)
             if state.step >= cfg.max_steps:
                 log(f"the run in {folder.path} is finished: {state.step:,} of "
                     f"{cfg.max_steps:,} steps (extend it with a larger max_steps)")
@@ -223,6 +220,9 @@ def _loop(cfg, dataset, out_dir, state, log, log_interval, checkpoint_interval, 
                            f"{kept()}")
         try:
             checkpoint.save_checkpoint(out_dir, state, bnmean, bnvar, run_cfg)
+            if diagnostics is not None:
+                # the records so far, so that an interrupted run keeps them (resume reads them)
+                checkpoint.save_npz(out_dir / DIAGNOSTICS_FILE, diagnostics.arrays())
         except WriteError as e:
             raise WriteError(f"{e}; {kept()}") from None
         last["step"] = state.step

@@ -300,3 +300,24 @@ def test_eval_refuses_other_data_unless_asked(tmp_path, names_file):
     j = json.loads(npbackprop("eval", "-o", out, "-i", names_file, "--other-data",
                               "--json").stdout)
     assert j["other_data"] == str(names_file)
+
+
+def test_an_interrupted_run_with_diagnostics_resumes_them_as_the_hint_says(tmp_path, names_file):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    proc = start("train", "-i", names_file, "-o", out, *SMALL, "--log-interval", "50",
+                 "--max-steps", 20_000, "--plot", "--diagnostics", 50)
+    wait_for_progress(proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    step = int(np.load(out / "model.npz")["step"])
+    kept = np.load(out / "diagnostics.npz")
+    assert list(kept["steps"]) == list(range(0, step, 50))  # the records up to the stop
+    hint = next(line for line in stderr.splitlines() if line.startswith("Resume with:"))
+    assert hint == f"Resume with: npbackprop train -o {out} --resume --plot"
+    p = npbackprop("train", "-i", names_file, *hint.split()[4:], "--num-samples", 0)
+    assert p.returncode == 0, p.stderr
+    for png in ("loss.png", "activations.png", "weight_gradients.png", "update_ratio.png"):
+        assert f"figure: {out / png}" in p.stdout
+    diag = np.load(out / "diagnostics.npz")
+    assert list(diag["steps"]) == list(range(0, 20_000, 50)) and "h_0" in diag.files

@@ -233,3 +233,35 @@ def test_refusals_for_the_deep_model(tmp_path, names):
     npbackprop("train", *args, "-o", out, check=0)
     user_error(npbackprop("plot", "-o", out, "--diagnostics"),
                "this run has no diagnostics: train it with --diagnostics")
+
+
+def test_an_interrupted_run_keeps_its_records_and_resume_continues_them(tmp_path, names,
+                                                                         monkeypatch):
+    # the deep model, stopped by SIGINT after 25 steps, then resumed without saying
+    # diagnostics again: the same records and snapshot as the run never interrupted
+    import os
+    import signal
+    dataset = data.load_dataset(names, SMALL["deep"]["block_size"])
+    cfg = cfg_of("deep", 60, dtype="float64")
+    straight = trainer.train(cfg, dataset, tmp_path / "a", diagnostics=10).diagnostics
+    real, calls = networks.sgd_step, {"n": 0}
+
+    def signalling(cfg):
+        step = real(cfg)
+
+        def then_signal(*args):
+            calls["n"] += 1
+            if calls["n"] == 25:
+                os.kill(os.getpid(), signal.SIGINT)
+            return step(*args)
+        return then_signal
+    monkeypatch.setattr(networks, "sgd_step", signalling)
+    with pytest.raises(trainer.Interrupted, match="at step 25"):
+        trainer.train(cfg, dataset, tmp_path / "b", diagnostics=10)
+    monkeypatch.setattr(networks, "sgd_step", real)
+    kept = checkpoint.load_npz(tmp_path / "b" / checkpoint.DIAGNOSTICS_FILE)
+    assert list(kept["steps"]) == [0, 10, 20] and "h_0" not in kept
+    resumed = trainer.train(dataset=dataset, out_dir=tmp_path / "b", resume=True).diagnostics
+    assert resumed is not None and resumed.keys() == straight.keys()
+    for k in straight:
+        np.testing.assert_array_equal(resumed[k], straight[k], err_msg=k)
