@@ -62,8 +62,7 @@ class Workspace:
                              f"by N - 1), got {batch_size}")
         # each view starts on a 64-byte boundary
         offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
-        self.flat = _empty(offsets[-1], dtype, fill=0)
-        self.gflat = _empty(offsets[-1], dtype, fill=0)
+        self.flat, self.gflat = (_empty(offsets[-1], dtype, fill=0) for _ in range(2))
 
         def views(buf):
             return {k: buf[o:o + params[k].size].reshape(params[k].shape)
@@ -106,13 +105,11 @@ class Workspace:
         # counts_sum below this means a row of logits far under exp's range: every
         # count that matters is then a normal float, and a subnormal one is off by eps^2
         self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
-        # the one-hot of the batch's characters takes its rows from an identity matrix
-        self.eye = _empty((V, V), dtype, fill=np.eye(V))
+        self.eye = _empty((V, V), dtype, fill=np.eye(V))   # the one-hot's rows, by lookup
         self.onehot = _empty((N, T, V), dtype)
         self.onehotT = self.onehot.reshape(N * T, V).T             # (V, N*T), a view
-        self.picks = _empty(N, np.intp)
         self.ones_batch, self.ones_vocab = _empty(N, dtype, fill=1), _empty(V, dtype, fill=1)
-        self.ones_flat = _empty(self.gflat.size, dtype, fill=1)
+        self.picks, self.ones_flat = _empty(N, np.intp), _empty(self.gflat.size, dtype, fill=1)
         # batch means and the Bessel-corrected variance as matrix-vector products
         self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
         self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
@@ -125,6 +122,15 @@ class Workspace:
         self.bnmean, self.bnvar, self.keep_stats = _empty(H, dtype), _empty(H, dtype), False
         self.counts_sum, self.losses = _empty(N, dtype), _empty(N, dtype)   # (N,)
         self.counts_sum_col = self.counts_sum[:, None]                      # (N, 1) view
+
+
+def check_targets(Yb, vocab_size):
+    """IndexError for a target out of range, which a pick by flat index would read from another
+    row; as unsigned a negative one is huge too, so one argmax finds any (trick "target check")."""
+    targets = Yb.view(np.uint64) if Yb.dtype == np.int64 else Yb.astype(np.int64).view(np.uint64)
+    if targets[targets.argmax()] >= vocab_size:
+        bad = Yb[(Yb < 0) | (Yb >= vocab_size)][0]
+        raise IndexError(f"target {bad} is out of range for a vocabulary of {vocab_size}")
 
 
 def fast_sgd_step(ws, Xb, Yb, lr):
@@ -158,12 +164,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # the take method, not np.take, whose Python wrapper costs more
     # (trick "take method"); an Xb index out of range raises here, before any update
     C.take(Xb, 0, ws.emb)                                                        # (N, T, E)
-    # a target out of range would read another row's logit: as unsigned, a negative
-    # one is huge too, so one argmax finds any (trick "target check")
-    targets = Yb.view(np.uint64) if Yb.dtype == np.int64 else Yb.astype(np.int64).view(np.uint64)
-    if targets[targets.argmax()] >= ws.vocab_size:
-        bad = Yb[(Yb < 0) | (Yb >= ws.vocab_size)][0]
-        raise IndexError(f"target {bad} is out of range for a vocabulary of {ws.vocab_size}")
+    check_targets(Yb, ws.vocab_size)
     embcat = ws.embcat                                                           # (N, T*E)
     # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
     # input instead of the (N, H) output saves a pass, and b1, which the mean

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from npbackprop.fast import _empty
+from npbackprop.fast import _empty, check_targets
 from npbackprop.layers import BN_EPS
 from npbackprop.nets import Workspace as _ReadableWorkspace
 
@@ -151,7 +151,8 @@ def _tanh_batchnorm_backward(b, s, dh, dgain, dbias, one):
 def fast_sgd_step(ws, Xb, Yb, lr):
     """One SGD step on ws, then the running statistics; nothing changes if not finite.
 
-    Inputs: Xb int (N, T), Yb int (N,), lr. Returns (loss as a float, finite).
+    Inputs: Xb int (N, T), Yb int (N,), lr. Returns (loss as a float, finite). A target
+    out of range raises IndexError before anything changes.
     """
     p, g, E, V = ws.params, ws.grads, ws.E, ws.V
     N = Xb.shape[0]
@@ -180,6 +181,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # cross-entropy and its fused backward (exercise 2), as fast.py: the target's logit by
     # flat index; softmax without the row-max shift while the logits are inside exp's
     # range (a row out of it shows as an inf or a tiny counts_sum, and is redone shifted)
+    check_targets(Yb, V)                                           # before any update
     picks = np.add(b.row_starts, Yb, b.picks)
     picked = b.logits_flat[picks]
     counts = np.exp(logits, b.tile_vocab)

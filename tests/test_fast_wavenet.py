@@ -53,6 +53,18 @@ def test_a_non_finite_step_changes_nothing():
     np.testing.assert_array_equal(fast.flat, before)
 
 
+@pytest.mark.parametrize("target", [5, 6, -1])
+def test_a_target_out_of_range_raises_before_any_update(target):
+    # the target's logit is picked by flat index: Yb == V would read the next row's
+    fast, _ = pair(1, 5, 2, 3, 4, np.float64)
+    before = fast.flat.copy()
+    Xb, Yb = np.zeros((3, 4), int) + [[0, 1, 2, 3]], np.array([0, 1, 2])
+    Yb[0] = target
+    with pytest.raises(IndexError, match=f"target {target} is out of range"):
+        fast_wavenet.fast_sgd_step(fast, Xb, Yb, 0.1)
+    np.testing.assert_array_equal(fast.flat, before)
+
+
 def test_logits_past_exps_range_take_the_shifted_softmax_and_stay_equal():
     fast, readable = pair(2, 5, 2, 3, 4, np.float32)
     for ws in (fast, readable):
