@@ -32,9 +32,14 @@ def init_params(cfg, vocab_size, rng, dtype):
     return nets.init_state(cfg.model, *_sizes(cfg, vocab_size), rng=rng, dtype=dtype)
 
 
+def mlp_running(cfg):
+    """True for part 4's mlp keeping part 3's running statistics (bn_stats "running")."""
+    return cfg.model == "mlp" and cfg.bn_stats == "running"
+
+
 def init_running(cfg, params):
     """The mlp's running (bnmean, bnvar), (1, H) zeros and ones, or None when it calibrates."""
-    if cfg.model != "mlp" or cfg.bn_stats != "running":
+    if not mlp_running(cfg):
         return None
     gain = params["bngain"]
     return np.zeros_like(gain), np.ones_like(gain)
@@ -65,7 +70,7 @@ def running_sgd_step(ws, Xb, Yb, lr):
 
 def sgd_step(cfg):
     """The step training runs: step(ws, Xb, Yb, lr) -> (loss, finite)."""
-    if cfg.model == "mlp" and cfg.bn_stats == "running":
+    if mlp_running(cfg):
         return running_sgd_step
     return {"mlp": fast.fast_sgd_step, "wavenet": fast_wavenet.fast_sgd_step}.get(
         cfg.model, nets.workspace_sgd_step)
@@ -88,7 +93,7 @@ def statistics(cfg, params, running, X):
 
 def keeps_running(cfg):
     """True unless the run is part 4's mlp calibrating its batchnorm after training."""
-    return cfg.model != "mlp" or cfg.bn_stats == "running"
+    return cfg.model != "mlp" or mlp_running(cfg)
 
 
 def _net(cfg, params, vocab_size):

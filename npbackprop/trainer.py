@@ -125,11 +125,11 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
         if resume:
             state = _resume(folder.path, arrays, saved, cfg, dataset, log)
-            diagnostics = resumed(folder.path / DIAGNOSTICS_FILE, state.step, diagnostics)
             if state.step >= cfg.max_steps:
                 log(f"the run in {folder.path} is finished: {state.step:,} of "
                     f"{cfg.max_steps:,} steps (extend it with a larger max_steps)")
                 return load_run(folder.path)
+            diagnostics = resumed(folder.path / DIAGNOSTICS_FILE, state.step, diagnostics)
         else:
             state = _fresh_state(cfg, dataset)
         folder.clean(new_run=not resume)
@@ -164,7 +164,7 @@ def _resume(out_dir, arrays, saved, cfg, dataset, log):
         raise NpbackpropError(f"cannot resume the run in {out_dir}: {detail}. Resume with the "
                               f"checkpoint's settings and data, or train into a new --out-dir")
     state = checkpoint.resume_state(arrays)
-    if networks.init_running(cfg, state.params) is not None:
+    if networks.mlp_running(cfg):
         state.running = (arrays["bnmean"].copy(), arrays["bnvar"].copy())
     if state.step > cfg.max_steps:
         raise ConfigError("max_steps", f"{cfg.max_steps:,} is below the run's step "
