@@ -30,6 +30,23 @@ def test_fast_step_equals_the_readable_step_in_float64(seed, N, T, E, H, V):
         np.testing.assert_allclose(fast.params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
 
 
+def test_both_forms_of_a_stages_dx_and_the_scattered_one_hot_equal_the_readable_step():
+    # at N 20, T 8 the stages have 80, 40, 20 rows: the second takes dx @ W.T, the third
+    # (W @ dx.T).T; V = 3 makes every character repeat in each column of the one-hot
+    N, T = 20, 8
+    fast, readable = pair(3, 3, 2, 4, T, np.float64)
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        Xb, Yb = rng.integers(0, 3, (N, T)), rng.integers(0, 3, N)
+        lf, ff = fast_wavenet.fast_sgd_step(fast, Xb, Yb, 0.1)
+        lr_, fr = nets.workspace_sgd_step(readable, Xb, Yb, 0.1)
+        assert ff and fr and lf == pytest.approx(lr_, rel=1e-12)
+    forms = [dxT is None for dxT in fast.buffers[N].dxT[1:]]
+    assert True in forms and False in forms                   # both forms were taken
+    for k, v in readable.params.items():
+        np.testing.assert_allclose(fast.params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
 def test_fast_step_in_float32_stays_close_and_float32(real_dataset):
     fast, readable = pair(0, 27, 24, 128, 8, np.float32)
     rng = np.random.default_rng(0)
