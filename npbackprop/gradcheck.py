@@ -120,6 +120,10 @@ def compare(name: str, analytic, numeric, *, atol: float = ATOL, rtol: float = R
                           **meta)
     if not np.all(np.isfinite(analytic)):
         return GradResult(ok=False, problem="non-finite values (nan or inf)", **meta)
+    # nan compares False and inf - x is inf <= inf: either would let any value pass
+    if not np.all(np.isfinite(numeric)):
+        return GradResult(ok=False, problem="the reference has non-finite values (nan or inf): "
+                          "nothing can be checked against it; recompute the reference", **meta)
     a = analytic.astype(np.float64)
     b = numeric.astype(np.float64)
     diff = np.abs(a - b)

@@ -244,3 +244,12 @@ def test_any_value_returned_in_a_dict_gets_a_row(data, name):
     learner = learner_from_callable(lambda cache: {name: value, **extra})
     rep = grader.grade_backward(learner, LECTURE[namespace.SETUP_KEY])
     assert all(r.status in KNOWN for r in rep.sections[0].rows) and rep.text()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_row_whose_reference_is_not_finite_is_never_ok(bad):
+    tol = report.Tolerance(atol=1e-5, rtol=1e-3, source="test")
+    ref = np.array([[1.0, bad]])
+    for x in (np.array([[1.0, 0.0]]), np.array([[1.0, 1e300]])):
+        row = report.grade_row("dW1", x, ref, tol)
+        assert not row.ok and row.status == report.NON_FINITE and "reference" in row.problem

@@ -148,3 +148,17 @@ def test_check_named_catches_a_wrong_or_missing_gradient(wrong):
     with pytest.raises(GradcheckError) as err:
         check_named(f, arrays, grads, seed=4)
     assert err.value.result.name == "1.bias"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_reference_never_passes(bad):
+    ref = np.array([1.0, bad, 2.0])
+    for learner in (np.array([1.0, 0.0, 2.0]), np.array([1.0, 1e300, 2.0])):
+        r = compare("W1", learner, ref)
+        assert not r.ok and "reference" in r.report()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_learners_non_finite_value_against_a_finite_reference_fails(bad):
+    r = compare("W1", np.array([1.0, bad]), np.array([1.0, 2.0]))
+    assert not r.ok and "non-finite" in r.report()
