@@ -18,6 +18,16 @@ from npbackprop.broadcast import unbroadcast
 BN_EPS = 1e-5
 
 
+def check_indices(ix, vocab_size, what="index"):
+    """IndexError naming the first of ix outside [0, vocab_size): numpy would wrap a -1
+    to the last row and read it silently."""
+    ix = np.asarray(ix)
+    if ix.size and (ix.min() < 0 or ix.max() >= vocab_size):
+        bad = ix[(ix < 0) | (ix >= vocab_size)][0]
+        raise IndexError(f"{what} {bad} is out of range for a vocabulary of {vocab_size} "
+                         f"(characters are 0..{vocab_size - 1})")
+
+
 # -----------------------------------------------------------------------------
 # embedding: emb = C[ix]
 
@@ -28,7 +38,9 @@ def embedding_forward(ix, C):
     - ix: int array of any shape S, e.g. (N, T)
     - C: (V, E) embedding table
     Returns (emb, cache) with emb of shape S + (E,); cache is (ix, C.shape).
+    An index outside 0..V-1 (a negative one too) raises IndexError.
     """
+    check_indices(ix, C.shape[0])
     return C[ix], (ix, C.shape)
 
 
@@ -220,8 +232,10 @@ def tanh_backward(dh, cache):
 def cross_entropy_forward(logits, Y):
     """Inputs: logits (N, V), Y int (N,). Returns (loss, cache), loss a 0-d array.
 
-    cache is (probs, Y), probs = softmax(logits) (N, V).
+    cache is (probs, Y), probs = softmax(logits) (N, V). A target outside
+    0..V-1 (a negative one too) raises IndexError.
     """
+    check_indices(Y, logits.shape[1], "target")
     n = logits.shape[0]
     # subtracting the row max changes nothing mathematically and keeps exp finite
     norm_logits = logits - logits.max(1, keepdims=True)      # (N, V)

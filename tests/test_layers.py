@@ -150,3 +150,22 @@ def test_cross_entropy_is_stable_for_huge_logits():
     loss, cache = layers.cross_entropy_forward(logits, np.array([0, 1]))
     assert np.isfinite(loss) and abs(float(loss) - 500.0) < 1e-3
     assert np.all(np.isfinite(layers.cross_entropy_backward(1.0, cache)[0]))
+
+
+@pytest.mark.parametrize("bad", [-1, -4, 4, 7])
+def test_embedding_refuses_an_index_outside_the_vocabulary(bad):
+    # numpy would wrap -1 to the last row of C; a learner's wrong index must not pass silently
+    C = np.ones((4, 3))
+    with pytest.raises(IndexError, match=rf"index {bad} is out of range for a vocabulary of 4"):
+        layers.embedding_forward(np.array([[0, bad], [1, 2]]), C)
+    emb, _ = layers.embedding_forward(np.array([[0, 3]]), C)   # the first and last rows are fine
+    assert emb.shape == (1, 2, 3)
+
+
+@pytest.mark.parametrize("bad", [-1, -3, 3, 9])
+def test_cross_entropy_refuses_a_target_outside_the_vocabulary(bad):
+    logits = np.zeros((2, 3))
+    with pytest.raises(IndexError, match=rf"target {bad} is out of range for a vocabulary of 3"):
+        layers.cross_entropy_forward(logits, np.array([0, bad]))
+    loss, _ = layers.cross_entropy_forward(logits, np.array([0, 2]))
+    assert np.isclose(loss, np.log(3))
