@@ -14,10 +14,13 @@ and bnvar are part 4's calibration (or the mlp's running statistics), and
 
 import numpy as np
 
-from npbackprop import fast, fast_wavenet, layers, model, nets
+from npbackprop import fast, fast_wavenet, layers, memory, model, nets
+from npbackprop.names import DEEP_LAYERS
 
 # part 3's momentum for the single batchnorm layer's running statistics
 MLP_MOMENTUM = 0.001
+# the rows an evaluation forward takes at a time (model.split_loss, nets.split_loss)
+EVAL_ROWS = {"mlp": 65536, "wavenet": 16384, "deep": 16384}
 
 
 def _sizes(cfg, vocab_size):
@@ -30,6 +33,53 @@ def init_params(cfg, vocab_size, rng, dtype):
         return model.init_params(vocab_size, cfg.n_embd, cfg.n_hidden, cfg.block_size, rng=rng,
                                  dtype=dtype)
     return nets.init_state(cfg.model, *_sizes(cfg, vocab_size), rng=rng, dtype=dtype)
+
+
+def parameter_count(cfg, vocab_size):
+    """How many numbers init_params makes (parameters and running statistics), unallocated."""
+    V, E, H, T = _sizes(cfg, vocab_size)
+    if cfg.model == "mlp":
+        return V * E + T * E * H + H + H * V + V + 2 * H
+    if cfg.model == "wavenet":
+        stages = max(int(T).bit_length() - 1, 1)
+        return V * E + 2 * E * H + (stages - 1) * 2 * H * H + stages * 4 * H + H * V + V
+    return V * E + T * E * H + (DEEP_LAYERS - 1) * H * H + DEEP_LAYERS * 4 * H + H * V + 4 * V
+
+
+def memory_needed(cfg, vocab_size, n_train):
+    """Rough bytes a run of cfg allocates: {"parameters", "training step", "evaluation"}.
+
+    The parameters three times (a workspace's values and gradients, and the
+    initial or final copy); a step's activations and gradients per example;
+    an evaluation forward over EVAL_ROWS examples (and the mlp's calibration,
+    a float64 (T*E, T*E) covariance). Dimension letters as in the modules.
+    """
+    V, E, H, T = _sizes(cfg, vocab_size)
+    size = np.dtype(cfg.dtype).itemsize
+    # hidden rows per example: the wavenet's stages hold T/2 + T/4 + ... + 1 positions
+    rows = {"mlp": 1, "wavenet": max(T - 1, 1), "deep": DEEP_LAYERS}[cfg.model]
+    step = cfg.batch_size * (3 * T * E + 8 * rows * H + 6 * V + T * V) + V * V
+    eval_rows = min(EVAL_ROWS[cfg.model], max(n_train, 1))
+    evaluation = eval_rows * (T * E + 4 * rows * H + 4 * V) * size
+    if cfg.model == "mlp":
+        evaluation = max(evaluation, 2 * (T * E) ** 2 * 8)
+    return {"parameters": 3 * parameter_count(cfg, vocab_size) * size,
+            "training step": step * size, "evaluation": evaluation}
+
+
+def check_fits_in_memory(cfg, vocab_size, n_train, *, available=None):
+    """NpbackpropError, before anything is allocated, when a run of cfg cannot fit in the
+    memory available (bytes, default /proc/meminfo's MemAvailable; unknown: no check)."""
+    parts = memory_needed(cfg, vocab_size, n_train)
+    biggest = max(parts, key=parts.get)
+    advice = {"parameters": "lower --n-hidden, --n-embd or --block-size",
+              "training step": "lower --batch-size (or --n-hidden)",
+              "evaluation": "lower --n-hidden, --n-embd or --block-size (evaluation takes "
+                            f"{EVAL_ROWS[cfg.model]:,} examples at a time)"}[biggest]
+    detail = ", ".join(f"{k} {memory.human(v)}" for k, v in parts.items())
+    memory.require(sum(parts.values()), f"the {cfg.model} with n_embd {cfg.n_embd}, n_hidden "
+                   f"{cfg.n_hidden}, block_size {cfg.block_size}, batch {cfg.batch_size} "
+                   f"({detail})", advice, available=available)
 
 
 def mlp_running(cfg):

@@ -111,6 +111,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         cfg = cfg or Config()
         validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
+        networks.check_fits_in_memory(cfg, dataset.vocab_size, len(dataset.Ytr))
         state = _fresh_state(cfg, dataset)
         return _loop(cfg, dataset, None, state, log, log_interval, checkpoint_interval, signals,
                      diagnostics=diagnostics)
@@ -123,6 +124,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         cfg = cfg or Config()
         validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
+        networks.check_fits_in_memory(cfg, dataset.vocab_size, len(dataset.Ytr))
         if resume:
             state = _resume(folder.path, arrays, saved, cfg, dataset, log)
             if state.step >= cfg.max_steps:

@@ -284,3 +284,12 @@ def test_bench_is_a_command(names_file, tmp_path):
     assert "npbackprop fast float32" in p.stdout
     assert "step" in json.loads(out.read_text())
     user_error(npbackprop("bench", "--rounds", 0), "--rounds")
+
+
+@pytest.mark.skipif(__import__("npbackprop.memory").memory.available_bytes() is None,
+                    reason="this machine does not say how much memory it has available")
+def test_train_too_big_for_memory_is_one_line_before_anything_is_allocated(tmp_path, names_file):
+    p = npbackprop("train", "-i", names_file, "-o", tmp_path / "run", "--n-hidden", 10**9,
+                   "--max-steps", 1, "--num-samples", 0)
+    user_error(p, "would need about", "available", "--n-hidden")
+    assert p.returncode == 2 and not (tmp_path / "run" / "model.npz").exists()

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npbackprop"
 CORE = ("broadcast", "layers", "chunked", "gradcheck", "model", "fast", "data", "datafile",
-        "config", "run", "trainer", "checkpoint", "folder", "errors", "names", "plot")
+        "config", "run", "trainer", "checkpoint", "folder", "errors", "names", "plot", "memory")
 # the benchmark's torch sides: the only modules that import torch
 TORCH_MODULES = ("npbackprop.bench.torch_variants", "npbackprop.bench.torch_wavenet")
 JAX_MODULES = ("npbackprop.bench.jax_variants",)  # and the only one that imports jax
