@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from npbackprop import memory
 from npbackprop.errors import NpbackpropError
 
 SPLITS = ("train", "val", "test")
@@ -202,6 +203,16 @@ class Dataset:
         raise NpbackpropError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
 
 
+def check_fits_in_memory(words: Sequence[str], block_size: int, available=None) -> None:
+    """NpbackpropError when the (M, T) contexts of words cannot fit in memory: building a
+    split's X takes an (M, T) index array beside it, eight bytes an entry each."""
+    if isinstance(block_size, int) and block_size > 0:
+        M = sum(len(w) + 1 for w in words)
+        memory.require(2 * M * block_size * 8, f"the data set's contexts at block_size "
+                       f"{block_size:,} ({M:,} examples of {block_size:,} characters each)",
+                       "lower --block-size", available=available)
+
+
 def load_dataset(path: str | os.PathLike, block_size: int, seed: int = 42) -> Dataset:
     """Read `path` and build the lecture's Xtr/Ytr, Xdev/Ydev, Xte/Yte.
 
@@ -214,10 +225,12 @@ def load_dataset(path: str | os.PathLike, block_size: int, seed: int = 42) -> Da
         itos = build_vocab(words)
         stoi = stoi_of(itos)
         train, val, test = split_words(words, seed)
+        check_fits_in_memory(words, block_size)
         Xtr, Ytr = build_dataset(train, stoi, block_size)
         Xdev, Ydev = build_dataset(val, stoi, block_size)
         Xte, Yte = build_dataset(test, stoi, block_size)
     except MemoryError:
-        raise NpbackpropError(f"out of memory reading {path}: the names file is too big "
-                              f"for this machine") from None
+        raise NpbackpropError(f"out of memory building the contexts of {path} at block_size "
+                              f"{block_size}: lower --block-size, or use a smaller names "
+                              f"file") from None
     return Dataset(path, tuple(words), tuple(itos), int(block_size), Xtr, Ytr, Xdev, Ydev, Xte, Yte)

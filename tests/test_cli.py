@@ -293,3 +293,11 @@ def test_train_too_big_for_memory_is_one_line_before_anything_is_allocated(tmp_p
                    "--max-steps", 1, "--num-samples", 0)
     user_error(p, "would need about", "available", "--n-hidden")
     assert p.returncode == 2 and not (tmp_path / "run" / "model.npz").exists()
+
+
+@pytest.mark.skipif(__import__("npbackprop.memory").memory.available_bytes() is None,
+                    reason="this machine does not say how much memory it has available")
+def test_a_block_size_too_big_for_the_data_set_is_one_line(tmp_path, real_names_file):
+    p = npbackprop("train", "-i", real_names_file, "-o", tmp_path / "run", "--block-size",
+                   10**7, "--max-steps", 1, "--num-samples", 0)
+    user_error(p, "block_size 10,000,000", "would need about", "--block-size")

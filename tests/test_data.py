@@ -309,5 +309,32 @@ def test_a_names_file_too_big_for_memory_is_one_line(tmp_path, monkeypatch):
     def no_memory(*args):
         raise MemoryError
     monkeypatch.setattr(data, "build_dataset", no_memory)
-    with pytest.raises(NpbackpropError, match="out of memory reading .*names.txt"):
+    with pytest.raises(NpbackpropError, match="out of memory building the contexts of .*names.txt "
+                       "at block_size 3: lower --block-size, or use a smaller names file"):
         data.load_dataset(path, 3)
+
+
+def test_a_block_size_too_big_for_memory_is_refused_before_building(monkeypatch, names_file):
+    from npbackprop import memory
+    monkeypatch.setattr(memory, "available_bytes", lambda meminfo=None: 10**6)
+
+    def build(*args):
+        raise AssertionError("built before the memory check")
+    monkeypatch.setattr(data, "build_dataset", build)
+    with pytest.raises(NpbackpropError, match=r"block_size 100,000 .* would need about .* "
+                       r"lower --block-size"):
+        data.load_dataset(names_file, 100_000)
+
+
+def test_a_block_size_that_fits_is_not_refused(names_file):
+    words = data.load_words(names_file)
+    M = sum(len(w) + 1 for w in words)
+    data.check_fits_in_memory(words, 3, available=2 * M * 3 * 8)
+    with pytest.raises(NpbackpropError, match="lower --block-size"):
+        data.check_fits_in_memory(words, 3, available=2 * M * 3 * 8 - 1)
+
+
+def test_a_block_size_is_not_refused_where_memory_is_unknown(monkeypatch, names_file):
+    from npbackprop import memory
+    monkeypatch.setattr(memory, "available_bytes", lambda meminfo=None: None)
+    data.check_fits_in_memory(data.load_words(names_file), 10**9)
