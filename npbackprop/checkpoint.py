@@ -237,9 +237,23 @@ def validate(arrays, cfg, path):
         refuse("its random generator state is unreadable")
 
 
+def not_a_folder(path):
+    """The message for -o naming a file (model.npz itself, say) where a run's folder goes."""
+    path = Path(path)
+    if path.name == MODEL_FILE:
+        fix = f"-o {path.parent}, the folder that holds it"
+    else:
+        fix = f"-o {path.with_suffix('')}" if path.suffix else "another name"
+    kind = "is a file" if path.exists() else "looks like a file name"
+    return (f"-o/--out-dir names the run's folder (it holds {MODEL_FILE}, config.json and "
+            f"metrics.json), and {path} {kind}: use {fix}")
+
+
 def read_checkpoint(out_dir):
     """Read and check a run's checkpoint: (arrays, run config). NpbackpropError if unusable."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NpbackpropError(not_a_folder(out_dir))
     if not out_dir.is_dir():
         raise NpbackpropError(f"no run in {out_dir}: the folder does not exist "
                               f"(train one with: npbackprop train -o {out_dir})")

@@ -17,7 +17,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from npbackprop.checkpoint import MODEL_FILE, RUN_FILES
+from npbackprop.checkpoint import MODEL_FILE, RUN_FILES, not_a_folder
 from npbackprop.errors import NpbackpropError
 
 LOCK_FILE = ".npbackprop.lock"
@@ -76,8 +76,10 @@ class RunFolder:
         if resume and force:
             raise NpbackpropError("--resume and --force contradict each other: --resume "
                                   "continues the run in --out-dir, --force replaces it")
-        if path.exists() and not path.is_dir():
-            raise NpbackpropError(f"--out-dir {path} exists and is not a folder")
+        # a file, or a new path named like one (-o model.npz): -o names a folder
+        if path.exists() and not path.is_dir() or not path.exists() and path.suffix in (
+                ".npz", ".json"):
+            raise NpbackpropError(not_a_folder(path))
         if resume and not path.is_dir():
             raise NpbackpropError(f"nothing to resume: {path} does not exist")
         created = not path.exists()

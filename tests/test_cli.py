@@ -166,7 +166,8 @@ def test_eval_refuses_a_checkpoint_of_another_vocabulary(trained, tmp_path):
 def test_out_dir_that_cannot_be_written(tmp_path, names_file):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    user_error(npbackprop("train", "-i", names_file, "-o", blocker, *SMALL), "not a folder")
+    user_error(npbackprop("train", "-i", names_file, "-o", blocker, *SMALL),
+               "-o/--out-dir names the run's folder", "is a file")
     user_error(npbackprop("train", "-i", names_file, "-o", blocker / "sub", *SMALL),
                "cannot create")
     assert blocker.read_text() == "not a folder"
@@ -301,3 +302,18 @@ def test_a_block_size_too_big_for_the_data_set_is_one_line(tmp_path, real_names_
     p = npbackprop("train", "-i", real_names_file, "-o", tmp_path / "run", "--block-size",
                    10**7, "--max-steps", 1, "--num-samples", 0)
     user_error(p, "block_size 10,000,000", "would need about", "--block-size")
+
+
+def test_o_naming_a_file_says_that_o_names_a_folder(trained, tmp_path, names_file):
+    # the run's own model.npz given where its folder goes: every command says to use the folder
+    model = trained / "model.npz"
+    for command in (["train", "-i", names_file, *SMALL], ["train", "--resume"], ["sample"],
+                    ["eval"]):
+        line = user_error(npbackprop(*command, "-o", model), "names the run's folder",
+                          "is a file", f"use -o {trained}")
+        assert "does not exist" not in line
+    # a new path named like a file is refused, and no folder of that name is made
+    new = tmp_path / "new.npz"
+    user_error(npbackprop("train", "-i", names_file, "-o", new, *SMALL, "--max-steps", 1),
+               "names the run's folder", "looks like a file name", f"use -o {tmp_path / 'new'}")
+    assert not new.exists()
