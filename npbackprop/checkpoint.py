@@ -240,7 +240,7 @@ def validate(arrays, cfg, path):
 def not_a_folder(path):
     """The message for -o naming a file (model.npz itself, say) where a run's folder goes."""
     path = Path(path)
-    if path.name == MODEL_FILE:
+    if path.name == MODEL_FILE and path.is_file():
         fix = f"-o {path.parent}, the folder that holds it"
     else:
         fix = f"-o {path.with_suffix('')}" if path.suffix else "another name"

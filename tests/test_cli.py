@@ -317,3 +317,5 @@ def test_o_naming_a_file_says_that_o_names_a_folder(trained, tmp_path, names_fil
     user_error(npbackprop("train", "-i", names_file, "-o", new, *SMALL, "--max-steps", 1),
                "names the run's folder", "looks like a file name", f"use -o {tmp_path / 'new'}")
     assert not new.exists()
+    user_error(npbackprop("train", "-i", names_file, "-o", tmp_path / "model.npz", *SMALL),
+               "looks like a file name", f"use -o {tmp_path / 'model'}")
