@@ -139,6 +139,20 @@ def compare(name: str, analytic, numeric, *, atol: float = ATOL, rtol: float = R
         worst_numeric=float(b[worst]) if diff.size else 0.0, **meta)
 
 
+def _as_input(name, x):
+    """A copy of an array input; a (nested) list or tuple as the array it spells."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (list, tuple)):
+        a = np.asarray(x)
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise TypeError(f"{name} is a {type(x).__name__} that makes a numpy array of "
+                            f"dtype {a.dtype}, not of numbers: pass np.array(...) of floats "
+                            f"(float64) or of integer indices")
+        return a
+    return x
+
+
 def check_layer(forward: Callable, backward: Callable, inputs: Sequence, *,
                 names: Sequence[str] | None = None, seed: int = 0, eps: float = EPS,
                 atol: float = ATOL, rtol: float = RTOL) -> list[GradResult]:
@@ -147,14 +161,15 @@ def check_layer(forward: Callable, backward: Callable, inputs: Sequence, *,
     Inputs:
     - forward(*inputs) -> (out, cache); backward(dout, cache) -> a tuple with
       one entry per input, in order: None for an integer input, else its gradient
-    - inputs: the forward's arguments; the float ones must be float64
+    - inputs: the forward's arguments; the float ones must be float64 (a list
+      of Python floats or ints becomes a float64 or int64 array)
     - names: a name per input, for messages
     The upstream gradient dout is random (standard normal, `seed`), never all
     ones, and the scalar checked is the fake loss sum(out * dout).
     Returns the list of GradResult; raises GradcheckError on the first failure.
     """
     names = names or [f"input{i}" for i in range(len(inputs))]
-    inputs = [x.copy() if isinstance(x, np.ndarray) else x for x in inputs]
+    inputs = [_as_input(name, x) for name, x in zip(names, inputs)]
     floats = [i for i, x in enumerate(inputs)
               if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)]
     for i in floats:

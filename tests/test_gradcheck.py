@@ -162,3 +162,24 @@ def test_a_non_finite_reference_never_passes(bad):
 def test_a_learners_non_finite_value_against_a_finite_reference_fails(bad):
     r = compare("W1", np.array([1.0, bad]), np.array([1.0, 2.0]))
     assert not r.ok and "non-finite" in r.report()
+
+
+def test_check_layer_takes_plain_python_lists():
+    x, W, b = [[1.0, -2.0], [0.5, 3.0]], [[0.5, 0.1], [0.2, -0.3]], [0.0, 0.1]
+    results = check_layer(layers.linear_forward, layers.linear_backward, (x, W, b),
+                          names=["x", "W", "b"])
+    assert [r.name for r in results] == ["x", "W", "b"] and all(r.ok for r in results)
+    # an int list is an index input (no gradient), a float list of the table is checked
+    results = check_layer(layers.embedding_forward, layers.embedding_backward,
+                          ([[0, 1, 1]], [[1.0, 2.0], [3.0, 4.0]]), names=["ix", "C"])
+    assert [r.name for r in results] == ["C"]
+    # a list checker still catches a wrong backward
+    with pytest.raises(GradcheckError, match="W"):
+        check_layer(layers.linear_forward,
+                    lambda d, cache: (lambda g: (g[0], 2 * g[1], g[2]))(
+                        layers.linear_backward(d, cache)), (x, W, b), names=["x", "W", "b"])
+
+
+def test_check_layer_refuses_a_list_that_is_not_numbers():
+    with pytest.raises(TypeError, match=r"x is a list that makes a numpy array of dtype <U"):
+        check_layer(layers.tanh_forward, layers.tanh_backward, (["a", "b"],), names=["x"])
