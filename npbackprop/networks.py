@@ -62,7 +62,8 @@ def memory_needed(cfg, vocab_size, n_train):
     eval_rows = min(EVAL_ROWS[cfg.model], max(n_train, 1))
     evaluation = eval_rows * (T * E + 4 * rows * H + 4 * V) * size
     if cfg.model == "mlp":
-        evaluation = max(evaluation, 2 * (T * E) ** 2 * 8)
+        # fast.calibrate: float64 (T*E, T*E) sums over float64 chunks of (65536, T*E)
+        evaluation = max(evaluation, 2 * (T * E) ** 2 * 8 + 2 * eval_rows * T * E * 8)
     return {"parameters": 3 * parameter_count(cfg, vocab_size) * size,
             "training step": step * size, "evaluation": evaluation}
 
