@@ -13,7 +13,8 @@ CORE = ("broadcast", "layers", "chunked", "gradcheck", "model", "fast", "data", 
 # the benchmark's torch sides: the only modules that import torch
 TORCH_MODULES = ("npbackprop.bench.torch_variants", "npbackprop.bench.torch_wavenet")
 JAX_MODULES = ("npbackprop.bench.jax_variants",)  # and the only one that imports jax
-APPLICATIONS = ("npbackprop.check", "npbackprop.bench", "npbackprop.cli", "npbackprop.console")
+APPLICATIONS = ("npbackprop.check", "npbackprop.bench", "npbackprop.cli", "npbackprop.cli_runs",
+                "npbackprop.console")
 
 
 def modules():
