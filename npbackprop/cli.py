@@ -18,7 +18,7 @@ from npbackprop import run as run_module
 from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
 from npbackprop.cli_runs import SAMPLE_SEED, print_samples, write_figures
-from npbackprop.config import MODEL_DEFAULTS, ConfigError, defaults
+from npbackprop.config import MODEL_DEFAULTS, ConfigError, defaults, refuse_resume_changes
 from npbackprop.console import run, say
 from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
@@ -84,10 +84,11 @@ def add_train_parser(sub):
 def _train_config(args):
     """Flags over defaults, or on --resume flags over the checkpoint's settings."""
     base = asdict(defaults(args.model or "mlp"))
+    given = {k: v for k, v in vars(args).items() if k in base and v is not None}
     if args.resume:
         saved = run_module.saved_config(args.out_dir)
+        refuse_resume_changes(saved, given, args.out_dir)  # before the data is read
         base.update({k: saved[k] for k in base if k in saved})
-    given = {k: v for k, v in vars(args).items() if k in base and v is not None}
     cfg = replace(trainer.Config(**base), **given)
     try:
         trainer.validate(cfg)

@@ -60,6 +60,20 @@ FIELDS = tuple(f.name for f in fields(Config))
 RESUME_KEYS = tuple(k for k in FIELDS if k != "max_steps")
 
 
+def refuse_resume_changes(saved: dict, given: dict, out_dir) -> None:
+    """NpbackpropError naming each setting in `given` (from flags) that differs from the
+    run's `saved` ones: a resume continues the run as it was started (max_steps may grow)."""
+    saved = {"bn_stats": "calibrate", **saved}  # a checkpoint from before bn_stats calibrates
+    differ = [k for k in RESUME_KEYS if k in given and given[k] != saved.get(k)]
+    if differ:
+        flags = [f"--{k.replace('_', '-')}" for k in differ]
+        detail = ", ".join(f"{f} {given[k]} (the run has {saved.get(k)})"
+                           for f, k in zip(flags, differ))
+        raise NpbackpropError(f"cannot resume the run in {out_dir} with other settings: "
+                              f"{detail}. Drop {' and '.join(flags)} to resume it as it was "
+                              f"started, or train with them into another --out-dir")
+
+
 class ConfigError(NpbackpropError):
     """A setting that cannot work: `field` names it, `problem` says why."""
 

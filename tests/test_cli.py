@@ -182,10 +182,35 @@ def test_existing_run_needs_resume_or_force(trained, names_file):
 
 def test_resume_with_other_settings_names_the_keys(trained, names_file):
     before = (trained / "model.npz").read_bytes()
-    line = user_error(npbackprop("train", "-i", names_file, "-o", trained, "--resume",
-                                 "--n-hidden", "32", "--max-steps", 80), "n_hidden")
-    assert "checkpoint 16" in line and "now 32" in line
+    user_error(npbackprop("train", "-i", names_file, "-o", trained, "--resume",
+                          "--n-hidden", "32", "--max-steps", 80),
+               "--n-hidden 32 (the run has 16)", "Drop --n-hidden", "another --out-dir")
     assert (trained / "model.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--model", "wavenet"], "--model wavenet (the run has mlp)"),
+    (["--model", "deep", "--lr", "0.5"], "--lr 0.5 (the run has 0.1), --model deep (the run "
+                                         "has mlp)"),
+    (["--dtype", "float64"], "--dtype float64 (the run has float32)"),
+    (["--bn-stats", "running"], "--bn-stats running (the run has calibrate)")])
+@pytest.mark.parametrize("finished", [True, False])
+def test_resume_with_another_model_or_setting_is_refused(trained, names_file, flags, named,
+                                                         finished):
+    # a finished run (60 of 60 steps) and one being extended are refused alike, and before
+    # the data is read (a missing -i is not what is reported)
+    before = {p.name: p.read_bytes() for p in trained.iterdir()}
+    more = [] if finished else ["--max-steps", 80]
+    line = user_error(npbackprop("train", "-i", trained / "no-such-names.txt", "-o", trained,
+                                 "--resume", *flags, *more), named, "Drop ")
+    assert "power of 2" not in line
+    assert {p.name: p.read_bytes() for p in trained.iterdir()} == before
+
+
+def test_resume_with_the_runs_own_settings_given_again_goes_on(trained, names_file):
+    p = npbackprop("train", "-i", names_file, "-o", trained, "--resume", "--n-hidden", 16,
+                   "--model", "mlp", "--max-steps", 70, "--num-samples", 0, check=0)
+    assert "extending the run from 60 to 70 steps" in p.stdout
 
 
 def test_resume_takes_settings_from_the_checkpoint(trained, names_file, tmp_path):
