@@ -274,3 +274,25 @@ def test_torch_compile_takes_the_same_steps(dataset):
         assert step(Xb, Yb, lr) == pytest.approx(fast.fast_sgd_step(ws, Xb, Yb, lr)[0],
                                                  rel=1e-5)
     assert step.compile_seconds > 0
+
+
+@pytest.mark.parametrize("where", ["no-such-folder/bench.json", "folder"])
+def test_an_unwritable_json_path_is_refused_before_anything_is_timed(names_file, tmp_path,
+                                                                    capsys, monkeypatch, where):
+    (tmp_path / "folder").mkdir()
+
+    def timed(*args, **kwargs):
+        raise AssertionError("timed before the --json path was checked")
+    monkeypatch.setattr(tables, "bench_step", timed)
+    code = bench_cmd.main(["-i", str(names_file), "--only", "step", "--no-torch",
+                           "--json", str(tmp_path / where)])
+    out, err = capsys.readouterr()
+    assert code == 2 and "machine:" not in out
+    assert f"cannot write --json {tmp_path / where}" in err and len(err.splitlines()) == 1
+
+
+def test_a_writable_json_path_is_not_left_behind_when_the_bench_fails(names_file, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "bench.json"
+    assert bench_cmd.main(["-i", str(tmp_path / "no-names.txt"), "--json", str(out)]) != 0
+    assert not out.exists()

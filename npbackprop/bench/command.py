@@ -77,6 +77,8 @@ def cmd_bench(args):
         raise NpbackpropError("--warmup-rounds must not be negative")
     if args.max_steps is not None and args.max_steps < 1:
         raise NpbackpropError("--max-steps must be at least 1")
+    if args.json:
+        _check_writable(Path(args.json))  # before minutes of timing, not after
     log = say if args.verbose else harness._no_log
     path = datafile.find_names_file(args.input_file, log=say)
     dataset = data.load_dataset(path, block_size=3)
@@ -91,6 +93,20 @@ def cmd_bench(args):
             raise NpbackpropError(f"cannot write --json {args.json}: {e.strerror}") from None
         say(f"\nresults written to {args.json}")
     return 0
+
+
+def _check_writable(path):
+    """NpbackpropError unless path can be written: opened for appending, then removed again
+    if this made it (an existing file is left as it is until the results replace it)."""
+    existed = path.exists()
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise NpbackpropError(f"cannot write --json {path}: {e.strerror}; give a file in a "
+                              f"folder that exists and can be written") from None
+    if not existed:
+        path.unlink()
 
 
 def _run_parts(args, dataset, results, log):
