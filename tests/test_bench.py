@@ -296,3 +296,42 @@ def test_a_writable_json_path_is_not_left_behind_when_the_bench_fails(names_file
     out = tmp_path / "bench.json"
     assert bench_cmd.main(["-i", str(tmp_path / "no-names.txt"), "--json", str(out)]) != 0
     assert not out.exists()
+
+
+def test_wavenet_takes_the_steps_per_round_given(names_file, capsys, no_torch):
+    code = bench_cmd.main(["-i", str(names_file), "--only", "wavenet", "--rounds", "1",
+                           "--warmup-rounds", "0", "--steps-per-round", "5", "--no-torch"])
+    assert code == 0 and "1 rounds of 5 steps" in capsys.readouterr().out
+
+
+def test_steps_per_round_reach_each_table_as_the_help_says(names_file, monkeypatch, capsys):
+    seen = {}
+
+    def recorder(part, key):
+        def bench(*args, **kwargs):
+            seen[part] = kwargs[key]
+            raise KeyboardInterrupt  # stop here: only the settings are wanted
+        return bench
+    for module, name, key in [(tables, "bench_step", "steps_per_round"),
+                              (tables, "bench_threads", "steps_per_round"),
+                              (tables, "bench_scaling", "steps_per_round"),
+                              (loop, "bench_loop", "steps")]:
+        monkeypatch.setattr(module, name, recorder(name, key))
+    from npbackprop.bench import wavenet
+    monkeypatch.setattr(wavenet, "bench_wavenet", recorder("wavenet", "steps_per_round"))
+    for given, expected in [([], dict(bench_step=200, bench_threads=50, bench_scaling=20,
+                                      bench_loop=2000, wavenet=100)),
+                            (["--steps-per-round", "40"],
+                             dict(bench_step=40, bench_threads=10, bench_scaling=4,
+                                  bench_loop=400, wavenet=40))]:
+        for part in ("step", "threads", "scaling", "loop", "wavenet"):
+            bench_cmd.main(["-i", str(names_file), "--only", part, *given])
+        assert seen == expected, given
+    help_text = " ".join(_bench_parser().format_help().split())
+    assert "N for the step and wavenet tables (default 200 and 100)" in help_text
+
+
+def _bench_parser():
+    parser = bench_cmd.argparse.ArgumentParser()
+    bench_cmd._add_options(parser)
+    return parser

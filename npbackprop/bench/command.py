@@ -23,14 +23,18 @@ from npbackprop.errors import NpbackpropError
 PARTS = ("step", "threads", "loop", "compiled", "scaling", "full-run", "compiled-full-run",
          "wavenet")
 DEFAULT_PARTS = ("step", "threads")
+# steps per variant per round when --steps-per-round is not given (the wavenet step is slower)
+STEPS, WAVENET_STEPS = 200, 100
 
 
 def _add_options(p, default_parts=DEFAULT_PARTS):
     p.add_argument("-i", "--input-file", help="names, one per line (default: found as for train)")
     p.add_argument("--rounds", type=int, default=15, help="timed rounds per table; each round "
                    "runs every variant once, interleaved")
-    p.add_argument("--steps-per-round", type=int, default=200, help="steps per variant per "
-                   "round (the scaling table uses a tenth of it)")
+    p.add_argument("--steps-per-round", type=int, default=None, metavar="N",
+                   help="steps per variant per round: N for the step and wavenet tables "
+                   f"(default {STEPS} and {WAVENET_STEPS}); the threads table takes N/4, "
+                   "scaling N/10 and loop 10*N (of 200 if not given); each table says its own")
     p.add_argument("--warmup-rounds", type=int, default=1, help="untimed rounds first")
     p.add_argument("--threads", type=int, default=1, help="BLAS (and torch) threads, pinned "
                    "for the benchmark")
@@ -71,7 +75,7 @@ def _parts(args):
 
 def cmd_bench(args):
     for name in ("rounds", "steps_per_round", "threads"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise NpbackpropError(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup_rounds < 0:
         raise NpbackpropError("--warmup-rounds must not be negative")
@@ -110,19 +114,20 @@ def _check_writable(path):
 
 
 def _run_parts(args, dataset, results, log):
+    n = args.steps_per_round or STEPS
     for part in _parts(args):
         say("")
         if part == "step":
-            r = tables.bench_step(dataset, rounds=args.rounds, steps_per_round=args.steps_per_round,
+            r = tables.bench_step(dataset, rounds=args.rounds, steps_per_round=n,
                                  warmup_rounds=args.warmup_rounds, threads=args.threads,
                                  use_torch=not args.no_torch, log=log)
             text = tables.format_step_table(r)
         elif part == "threads":
             r = tables.bench_threads(dataset, rounds=args.rounds,
-                                    steps_per_round=max(1, args.steps_per_round // 4), log=log)
+                                    steps_per_round=max(1, n // 4), log=log)
             text = tables.format_threads_table(r)
         elif part == "loop":
-            r = loop.bench_loop(dataset, rounds=args.rounds, steps=10 * args.steps_per_round,
+            r = loop.bench_loop(dataset, rounds=args.rounds, steps=10 * n,
                                 threads=args.threads, log=log)
             text = loop.format_loop_table(r)
         elif part == "compiled":
@@ -136,12 +141,12 @@ def _run_parts(args, dataset, results, log):
             text = compare.format_compiled_full_run(r)
         elif part == "scaling":
             r = tables.bench_scaling(dataset, rounds=args.rounds,
-                                    steps_per_round=max(1, args.steps_per_round // 10),
+                                    steps_per_round=max(1, n // 10),
                                     threads=args.threads, log=log)
             text = tables.format_scaling_table(r)
         elif part == "wavenet":
             r = wavenet.bench_wavenet(data.load_dataset(dataset.path, 8), rounds=args.rounds,
-                                      steps_per_round=max(1, args.steps_per_round // 2),
+                                      steps_per_round=args.steps_per_round or WAVENET_STEPS,
                                       warmup_rounds=args.warmup_rounds, threads=args.threads,
                                       use_torch=not args.no_torch, log=log)
             text = wavenet.format_wavenet_table(r)
