@@ -19,7 +19,7 @@ from npbackprop.bench import command as bench_command
 from npbackprop.check import command as check_command
 from npbackprop.cli_runs import SAMPLE_SEED, print_samples, write_figures
 from npbackprop.config import MODEL_DEFAULTS, ConfigError, defaults, refuse_resume_changes
-from npbackprop.console import run, say
+from npbackprop.console import HelpFormatter, run, say
 from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
 
@@ -31,6 +31,7 @@ DEFAULTS = trainer.Config()
 
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train a network with hand-written gradients (exercise 4)",
+                       formatter_class=HelpFormatter,
                        description="Train the lecture's MLP (exercise 4), or with --model part 5's "
                        "or 3's network. On --resume, settings not given come from the checkpoint.")
     p.add_argument("-i", "--input-file", metavar="FILE", help="names, one per line (default: "

@@ -4,13 +4,12 @@ Split from cli.py (the train command and the parser), under the same rules:
 a user mistake (NpbackpropError) is one line through console.run.
 """
 
-import argparse
 import json
 from pathlib import Path
 
 from npbackprop import checkpoint, data, datafile, plot
 from npbackprop import run as run_module
-from npbackprop.console import say
+from npbackprop.console import HelpFormatter, say
 from npbackprop.errors import NpbackpropError
 from npbackprop.run import SAMPLE_SEED
 
@@ -24,7 +23,7 @@ def write_figures(run, dataset, out_dir, *, loss=True, diagnostics=False):
 
 def add_plot_parser(sub):
     p = sub.add_parser("plot", help="draw the figures of a trained run",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=HelpFormatter,
                        description="Write loss.png and dlogits.png for the run in --out-dir; "
                        "with --diagnostics also its part-3 figures (the run must have been "
                        "trained with --diagnostics). Needs matplotlib.")
@@ -67,7 +66,7 @@ def _nonnegative_seed(seed):
 
 def add_sample_parser(sub):
     p = sub.add_parser("sample", help="sample names from a trained model",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("-o", "--out-dir", default="out", help="the run's folder")
     p.add_argument("-n", "--num-samples", type=int, default=20, help="how many names")
     p.add_argument("--seed", type=int, default=SAMPLE_SEED, help="sampling seed")
@@ -85,10 +84,11 @@ def cmd_sample(args):
 
 def add_eval_parser(sub):
     p = sub.add_parser("eval", help="losses of a trained model over whole splits",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("-o", "--out-dir", default="out", help="the run's folder")
     p.add_argument("-i", "--input-file", help="names file (default: the run's, else as train)")
-    p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="all",
+                   help="the split to score")
     p.add_argument("--other-data", action="store_true", help="evaluate on data other than the "
                    "run's own, on purpose (the output says so)")
     p.add_argument("--json", action="store_true", help="print JSON")

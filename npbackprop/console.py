@@ -6,13 +6,27 @@ A user mistake (NpbackpropError) becomes one line on stderr and its exit
 code; Ctrl-C becomes "interrupted" and 130; MemoryError a line saying so;
 anything else is a bug and keeps its traceback. A closed stdout (`| head`)
 is not an error: output stops, the work goes on. cli.py, check/command.py
-and bench/command.py all use it.
+and bench/command.py all use it, and HelpFormatter for their --help.
 """
 
+import argparse
 import os
 import sys
 
 from npbackprop.errors import NpbackpropError
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """--help with each flag's default said once, and only when it has one: not for a flag
+    without one (None, an on/off switch) nor where the help text already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False
+                or default is argparse.SUPPRESS or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _stdout_closed():

@@ -1,6 +1,7 @@
 """The command line as a user meets it: real subprocesses, exit codes,
 one-line errors, signals."""
 
+import argparse
 import json
 import os
 import signal
@@ -344,3 +345,24 @@ def test_o_naming_a_file_says_that_o_names_a_folder(trained, tmp_path, names_fil
     assert not new.exists()
     user_error(npbackprop("train", "-i", names_file, "-o", tmp_path / "model.npz", *SMALL),
                "looks like a file name", f"use -o {tmp_path / 'model'}")
+
+
+def _subparsers():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.choices and "train" in a.choices)
+    return sub.choices
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "eval", "plot", "check", "bench"])
+def test_help_says_a_default_once_and_only_when_there_is_one(command):
+    p = _subparsers()[command]
+    formatter = p._get_formatter()
+    for action in p._actions:
+        if not action.help or not action.option_strings:
+            continue
+        text = formatter._expand_help(action)
+        flag = action.option_strings[-1]
+        assert text.count("default") <= 1, (flag, text)
+        assert "default: None" not in text and "default: False" not in text, (flag, text)
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in text, (flag, text)

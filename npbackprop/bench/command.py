@@ -17,7 +17,7 @@ from pathlib import Path
 
 from npbackprop import data, datafile
 from npbackprop.bench import compare, harness, loop, tables, wavenet
-from npbackprop.console import run, say
+from npbackprop.console import HelpFormatter, run, say
 from npbackprop.errors import NpbackpropError
 
 PARTS = ("step", "threads", "loop", "compiled", "scaling", "full-run", "compiled-full-run",
@@ -56,7 +56,7 @@ def _add_options(p, default_parts=DEFAULT_PARTS):
 def add_parser(sub):
     """Add the `bench` sub-command to an argparse subparsers object."""
     p = sub.add_parser("bench", help="time the training step, side by side with eager torch",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=HelpFormatter,
                        description=__doc__.splitlines()[0])
     _add_options(p)
     return p
@@ -162,7 +162,7 @@ def _run_parts(args, dataset, results, log):
 def main(argv=None, prog="npbackprop bench", default_parts=DEFAULT_PARTS, description=None):
     """Run the bench command on its own; the scripts in benchmarks/ call this."""
     parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     _add_options(parser, default_parts)
     args = parser.parse_args(argv)
     return run(args.func, args, prog)

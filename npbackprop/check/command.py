@@ -18,7 +18,7 @@ import sys
 import time
 
 from npbackprop.check import child, exercise5, grader, learner, namespace, setups
-from npbackprop.console import run
+from npbackprop.console import HelpFormatter, run
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import GRAD_NAMES
 
@@ -86,7 +86,8 @@ def add_parser(subparsers):
         "check", help="check the gradients, ours or your own backward (--impl)",
         description="Print the lecture's gradient table (exact / approximate / maxdiff) "
         "for our backward passes against the torch fixture and complex-step derivatives, or "
-        "grade your own backward with --impl; --template writes a starting file.")
+        "grade your own backward with --impl; --template writes a starting file.",
+        formatter_class=HelpFormatter)
     add_arguments(p)
     p.set_defaults(func=cmd_check)
     return p
