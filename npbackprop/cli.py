@@ -123,10 +123,14 @@ def cmd_train(args):
     with RunFolder.open(args.out_dir, resume=args.resume, force=args.force) as folder:
         cfg = _train_config(args)
         if args.resume:
-            step = int(checkpoint.read_checkpoint(args.out_dir)[0]["step"])
+            arrays, saved = checkpoint.read_checkpoint(args.out_dir)
+            step = int(arrays["step"])
             if step > cfg.max_steps:
-                raise NpbackpropError(f"--max-steps {cfg.max_steps:,} is below the run's step "
-                                      f"{step:,}: a run cannot be shortened")
+                raise NpbackpropError(
+                    f"--max-steps {cfg.max_steps:,} is fewer than the {step:,} steps the run in "
+                    f"{args.out_dir} has already taken, and a run cannot be shortened: drop "
+                    f"--max-steps (the run's own is {saved['max_steps']:,}) or give at least "
+                    f"{step:,}; for a shorter run, train one into another --out-dir")
             if step == cfg.max_steps:
                 say(f"the run in {args.out_dir} is finished: {step:,} of {cfg.max_steps:,} "
                     f"steps. Extend it with: npbackprop train -o {args.out_dir} --resume "

@@ -169,8 +169,10 @@ def _resume(out_dir, arrays, saved, cfg, dataset, log):
     if networks.mlp_running(cfg):
         state.running = (arrays["bnmean"].copy(), arrays["bnvar"].copy())
     if state.step > cfg.max_steps:
-        raise ConfigError("max_steps", f"{cfg.max_steps:,} is below the run's step "
-                          f"{state.step:,}: a run cannot be shortened")
+        raise ConfigError("max_steps", f"{cfg.max_steps:,} is fewer than the {state.step:,} "
+                          f"steps the run in {out_dir} has taken, and a run cannot be shortened"
+                          f": resume with its own {saved['max_steps']:,} or more, or train a "
+                          f"shorter run into another out_dir")
     log(f"resuming {out_dir / MODEL_FILE} at step {state.step:,}"
         + (f", extending the run from {saved['max_steps']:,} to {cfg.max_steps:,} steps"
            if cfg.max_steps != saved["max_steps"] else ""))

@@ -83,7 +83,9 @@ def test_a_run_cannot_be_shortened(tmp_path, names_file):
     assert npbackprop("train", "-i", names_file, "-o", out, *SMALL, "--max-steps", 40,
                       "--num-samples", 0).returncode == 0
     one_line(npbackprop("train", "-i", names_file, "-o", out, "--resume", "--max-steps", 30),
-             "--max-steps 30 is below the run's step 40")
+             f"--max-steps 30 is fewer than the 40 steps the run in {out} has already taken",
+             "cannot be shortened", "drop --max-steps (the run's own is 40) or give at least 40",
+             "another --out-dir")
 
 
 # -----------------------------------------------------------------------------

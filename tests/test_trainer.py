@@ -284,7 +284,9 @@ def test_extending_is_explicit_and_said(tmp_path, dataset):
                            log=log.append)
     assert extended.step == 50 and "extending the run from 30 to 50 steps" in log[0]
     assert json.loads((tmp_path / "config.json").read_text())["max_steps"] == 50
-    with pytest.raises(train.ConfigError, match="cannot be shortened"):
+    with pytest.raises(train.ConfigError, match=r"40 is fewer than the 50 steps the run in .* "
+                       r"has taken, and a run cannot be shortened: resume with its own 50 or "
+                       r"more, or train a shorter run into another out_dir"):
         train.train(train.Config(max_steps=40, **SMALL), dataset, tmp_path, resume=True)
 
 
