@@ -504,3 +504,13 @@ def test_module_runs_as_a_script():
     done = subprocess.run([sys.executable, "-m", "npbackprop.check.command", "--template"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith('"""Makemore part 4')
+
+
+@pytest.mark.parametrize("extra", [[], ["--exercise", 5]])
+def test_a_negative_seed_is_a_usage_mistake_not_a_traceback(capsys, extra):
+    # numpy's default_rng(-1) raised a ValueError traceback from deep in the setup
+    code, out, err = run(capsys, *extra, "--seed", -1)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "--seed" in err and "must not be negative, got -1" in err
+    code, out, err = run(capsys, *extra, "--seed", "x")
+    assert code == 2 and "not an integer: 'x'" in err

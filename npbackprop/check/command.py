@@ -35,6 +35,17 @@ def _positive_int(text):
     return value
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value} (numpy seeds are "
+                                         f"integers from 0)")
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -68,7 +79,7 @@ def add_arguments(p):
     sizes = p.add_argument_group(
         "another setup (any of these: a random batch and init from --seed, complex-step "
         "derivatives as the reference; default: the lecture's torch fixture)")
-    sizes.add_argument("--seed", type=int, default=None, metavar="N",
+    sizes.add_argument("--seed", type=_seed, default=None, metavar="N",
                        help=f"seed of init and batch (default: {setups.DEFAULT_SEED})")
     for field, flag, text in (("vocab_size", "--vocab-size", "vocabulary size V"),
                               ("n_embd", "--n-embd", "embedding size per character E"),
