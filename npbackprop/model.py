@@ -17,6 +17,7 @@ two equal.
 import numpy as np
 
 from npbackprop import layers
+from npbackprop.errors import NpbackpropError
 from npbackprop.names import PARAM_NAMES
 
 
@@ -125,8 +126,15 @@ def sample_from(logits_of, itos, block_size, *, rng, num_samples=20, max_len=50)
 
     All samples advance together, one character per step; a name that has
     not ended after max_len characters is cut there, so sampling always ends.
-    Returns a list of num_samples strings.
+    Returns a list of num_samples strings; NpbackpropError for a negative
+    num_samples or a max_len below 1.
     """
+    for name, value, least in (("num_samples", num_samples, 0), ("max_len", max_len, 1)):
+        if not isinstance(value, (int, np.integer)) or value < least:
+            raise NpbackpropError(f"{name} must be an integer of at least {least}, got "
+                                  f"{value!r}")
+    if num_samples == 0:
+        return []
     context = np.zeros((num_samples, block_size), dtype=np.int64)  # (S, T), all '.'
     out = np.zeros((num_samples, max_len), dtype=np.int64)
     alive = np.ones(num_samples, dtype=bool)

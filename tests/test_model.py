@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given
 
 from npbackprop import layers, model
+from npbackprop.errors import NpbackpropError
 from npbackprop.names import PARAM_NAMES
 from strategies import make_case, seeds, sizes
 
@@ -92,3 +93,18 @@ def test_sample_follows_the_model_distribution():
     first = np.array([s[:1] for s in names])
     assert abs(np.mean(first == "") - 0.5) < 0.015
     assert abs(np.mean(first == "a") - 0.3) < 0.015
+
+
+def test_sample_of_zero_names_is_empty_and_a_negative_count_is_refused():
+    itos = [".", "a", "b", "c", "d", "e"]
+    params, X, _ = make_case(5, N=30, T=3, E=3, H=5, V=6)
+    stats = model.calibrate(params, X)
+
+    def draw(**kwargs):
+        return model.sample(params, *stats, itos, 3, rng=np.random.default_rng(9), **kwargs)
+    assert draw(num_samples=0) == []
+    for bad in (dict(num_samples=-1), dict(num_samples=2.5), dict(max_len=0)):
+        name, value = next(iter(bad.items()))
+        with pytest.raises(NpbackpropError, match=f"{name} must be an integer of at least"):
+            draw(**bad)
+    assert len(draw(num_samples=3, max_len=1)) == 3
