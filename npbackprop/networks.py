@@ -19,8 +19,10 @@ from npbackprop.names import DEEP_LAYERS
 
 # part 3's momentum for the single batchnorm layer's running statistics
 MLP_MOMENTUM = 0.001
-# the rows an evaluation forward takes at a time (model.split_loss, nets.split_loss)
+# the rows an evaluation forward takes at a time (model.split_loss, nets.split_loss), fewer
+# when a row is wide: at most EVAL_ELEMENTS numbers live in one chunk's arrays
 EVAL_ROWS = {"mlp": 65536, "wavenet": 16384, "deep": 16384}
+EVAL_ELEMENTS = 2**27
 
 
 def _sizes(cfg, vocab_size):
@@ -46,6 +48,20 @@ def parameter_count(cfg, vocab_size):
     return V * E + T * E * H + (DEEP_LAYERS - 1) * H * H + DEEP_LAYERS * 4 * H + H * V + 4 * V
 
 
+def _eval_width(cfg, vocab_size):
+    """Numbers an evaluation forward keeps per example (embcat, the hidden layers, logits)."""
+    V, E, H, T = _sizes(cfg, vocab_size)
+    # hidden rows per example: the wavenet's stages hold T/2 + T/4 + ... + 1 positions
+    rows = {"mlp": 1, "wavenet": max(T - 1, 1), "deep": DEEP_LAYERS}[cfg.model]
+    return T * E + 4 * rows * H + 4 * V
+
+
+def eval_rows(cfg, vocab_size):
+    """The examples an evaluation forward takes at a time: EVAL_ROWS, or fewer for wide rows
+    (n_hidden 100,000 would otherwise need 26 GB an array), so its memory stays bounded."""
+    return max(1, min(EVAL_ROWS[cfg.model], EVAL_ELEMENTS // _eval_width(cfg, vocab_size)))
+
+
 def memory_needed(cfg, vocab_size, n_train):
     """Rough bytes a run of cfg allocates: {"parameters", "training step", "evaluation"}.
 
@@ -56,14 +72,13 @@ def memory_needed(cfg, vocab_size, n_train):
     """
     V, E, H, T = _sizes(cfg, vocab_size)
     size = np.dtype(cfg.dtype).itemsize
-    # hidden rows per example: the wavenet's stages hold T/2 + T/4 + ... + 1 positions
     rows = {"mlp": 1, "wavenet": max(T - 1, 1), "deep": DEEP_LAYERS}[cfg.model]
     step = cfg.batch_size * (3 * T * E + 8 * rows * H + 6 * V + T * V) + V * V
-    eval_rows = min(EVAL_ROWS[cfg.model], max(n_train, 1))
-    evaluation = eval_rows * (T * E + 4 * rows * H + 4 * V) * size
+    evaluation = min(eval_rows(cfg, vocab_size), n_train) * _eval_width(cfg, vocab_size) * size
     if cfg.model == "mlp":
         # fast.calibrate: float64 (T*E, T*E) sums over float64 chunks of (65536, T*E)
-        evaluation = max(evaluation, 2 * (T * E) ** 2 * 8 + 2 * eval_rows * T * E * 8)
+        chunk = min(65536, max(n_train, 1))
+        evaluation = max(evaluation, 2 * (T * E) ** 2 * 8 + 2 * chunk * T * E * 8)
     return {"parameters": 3 * parameter_count(cfg, vocab_size) * size,
             "training step": step * size, "evaluation": evaluation}
 
@@ -75,8 +90,8 @@ def check_fits_in_memory(cfg, vocab_size, n_train, *, available=None):
     biggest = max(parts, key=parts.get)
     advice = {"parameters": "lower --n-hidden, --n-embd or --block-size",
               "training step": "lower --batch-size (or --n-hidden)",
-              "evaluation": "lower --n-hidden, --n-embd or --block-size (evaluation takes "
-                            f"{EVAL_ROWS[cfg.model]:,} examples at a time)"}[biggest]
+              "evaluation": "lower --n-embd or --block-size (the calibration's covariance is "
+                            "(block_size * n_embd) squared)"}[biggest]
     detail = ", ".join(f"{k} {memory.human(v)}" for k, v in parts.items())
     memory.require(sum(parts.values()), f"the {cfg.model} with n_embd {cfg.n_embd}, n_hidden "
                    f"{cfg.n_hidden}, block_size {cfg.block_size}, batch {cfg.batch_size} "
@@ -152,10 +167,11 @@ def _net(cfg, params, vocab_size):
 
 
 def split_loss(cfg, params, bnmean, bnvar, X, Y):
-    """The mean loss over a whole split, evaluation mode."""
+    """The mean loss over a whole split, evaluation mode, eval_rows examples at a time."""
+    V = len(params["C"] if cfg.model == "mlp" else params["0.weight"])
     if cfg.model == "mlp":
-        return model.split_loss(params, bnmean, bnvar, X, Y)
-    return nets.split_loss(_net(cfg, params, len(params["0.weight"])), params, X, Y)
+        return model.split_loss(params, bnmean, bnvar, X, Y, eval_rows(cfg, V))
+    return nets.split_loss(_net(cfg, params, V), params, X, Y, eval_rows(cfg, V))
 
 
 def probe(cfg, params, Xb, Yb):

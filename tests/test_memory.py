@@ -54,7 +54,7 @@ def test_the_lectures_runs_fit_in_a_gigabyte(model):
                                   available=GB)
 
 
-@pytest.mark.parametrize("change, flag", [(dict(n_hidden=10_000_000), "--n-hidden"),
+@pytest.mark.parametrize("change, flag", [(dict(n_hidden=100_000_000), "--n-hidden"),
                                           (dict(batch_size=100_000_000), "--batch-size"),
                                           (dict(n_embd=100_000, block_size=30), "--block-size")])
 def test_a_run_too_big_is_refused_naming_what_to_lower(change, flag):
@@ -84,7 +84,7 @@ def test_train_refuses_before_allocating(monkeypatch, tiny_dataset):
         raise AssertionError("allocated before the memory check")
     monkeypatch.setattr(networks, "init_params", allocate)
     with pytest.raises(NpbackpropError, match="--n-hidden"):
-        trainer.train(replace(defaults("mlp"), n_hidden=10_000_000, max_steps=1), tiny_dataset)
+        trainer.train(replace(defaults("mlp"), n_hidden=100_000_000, max_steps=1), tiny_dataset)
 
 
 def test_train_with_memory_unknown_is_not_refused(monkeypatch, tiny_dataset):
@@ -100,3 +100,29 @@ def test_where_memory_is_unknown_a_memory_error_is_still_one_clear_error(monkeyp
     with pytest.raises(NpbackpropError, match="out of memory making the model: .* n_hidden "
                        "1000000000000"):
         trainer.train(replace(defaults("mlp"), n_hidden=10**12, max_steps=1), tiny_dataset)
+
+
+@pytest.mark.parametrize("model", ["mlp", "wavenet", "deep"])
+def test_evaluation_takes_fewer_rows_only_when_they_are_wide(model):
+    # the lecture's sizes keep their chunks (the same losses, bit for bit)
+    assert networks.eval_rows(defaults(model), 27) == networks.EVAL_ROWS[model]
+    wide = replace(defaults(model), n_hidden=100_000)
+    rows = networks.eval_rows(wide, 27)
+    assert rows < networks.EVAL_ROWS[model]
+    assert rows * networks._eval_width(wide, 27) <= networks.EVAL_ELEMENTS
+    # so n_hidden 100,000 evaluates in under a GB instead of 26 GB an array
+    assert networks.memory_needed(wide, 27, 182_625)["evaluation"] < GB
+
+
+@pytest.mark.parametrize("model", ["mlp", "wavenet", "deep"])
+def test_a_split_loss_in_bounded_chunks_is_the_whole_splits(model, monkeypatch, tiny_dataset):
+    cfg = replace(defaults(model), n_embd=3, n_hidden=6, block_size=4, dtype="float64")
+    params = networks.init_params(cfg, tiny_dataset.vocab_size, np.random.default_rng(1),
+                                  np.float64)
+    ds = data.load_dataset(tiny_dataset.path, 4)
+    X, Y = ds.Xtr, ds.Ytr
+    stats = networks.statistics(cfg, params, networks.init_running(cfg, params), X)
+    whole = networks.split_loss(cfg, params, *stats, X, Y)
+    monkeypatch.setattr(networks, "EVAL_ELEMENTS", 3 * networks._eval_width(cfg, ds.vocab_size))
+    assert networks.eval_rows(cfg, ds.vocab_size) == 3 < len(Y)
+    assert networks.split_loss(cfg, params, *stats, X, Y) == pytest.approx(whole, rel=1e-12)
