@@ -67,7 +67,7 @@ def memory_needed(cfg, vocab_size, n_train):
 
     The parameters three times (a workspace's values and gradients, and the
     initial or final copy); a step's activations and gradients per example;
-    an evaluation forward over EVAL_ROWS examples (and the mlp's calibration,
+    an evaluation forward over eval_rows examples (and the mlp's calibration,
     a float64 (T*E, T*E) covariance). Dimension letters as in the modules.
     """
     V, E, H, T = _sizes(cfg, vocab_size)
