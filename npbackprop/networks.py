@@ -15,6 +15,7 @@ and bnvar are part 4's calibration (or the mlp's running statistics), and
 import numpy as np
 
 from npbackprop import fast, fast_wavenet, layers, memory, model, nets
+from npbackprop.config import defaults
 from npbackprop.names import DEEP_LAYERS
 
 # part 3's momentum for the single batchnorm layer's running statistics
@@ -87,11 +88,15 @@ def check_fits_in_memory(cfg, vocab_size, n_train, *, available=None):
     """NpbackpropError, before anything is allocated, when a run of cfg cannot fit in the
     memory available (bytes, default /proc/meminfo's MemAvailable; unknown: no check)."""
     parts = memory_needed(cfg, vocab_size, n_train)
-    biggest = max(parts, key=parts.get)
-    advice = {"parameters": "lower --n-hidden, --n-embd or --block-size",
-              "training step": "lower --batch-size (or --n-hidden)",
-              "evaluation": "lower --n-embd or --block-size (the calibration's covariance is "
-                            "(block_size * n_embd) squared)"}[biggest]
+    # the flag to lower: of the sizes the biggest part grows with, the one furthest above
+    # the lecture's value
+    sizes = {"parameters": ("n_hidden", "n_embd", "block_size"),
+             "training step": ("batch_size", "n_hidden", "n_embd", "block_size"),
+             "evaluation": ("n_embd", "block_size", "n_hidden")}[max(parts, key=parts.get)]
+    lecture = defaults(cfg.model)
+    worst = max(sizes, key=lambda k: getattr(cfg, k) / getattr(lecture, k))
+    advice = (f"lower --{worst.replace('_', '-')} ({getattr(cfg, worst):,}; the lecture's is "
+              f"{getattr(lecture, worst):,})")
     detail = ", ".join(f"{k} {memory.human(v)}" for k, v in parts.items())
     memory.require(sum(parts.values()), f"the {cfg.model} with n_embd {cfg.n_embd}, n_hidden "
                    f"{cfg.n_hidden}, block_size {cfg.block_size}, batch {cfg.batch_size} "

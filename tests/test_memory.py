@@ -56,12 +56,13 @@ def test_the_lectures_runs_fit_in_a_gigabyte(model):
 
 @pytest.mark.parametrize("change, flag", [(dict(n_hidden=100_000_000), "--n-hidden"),
                                           (dict(batch_size=100_000_000), "--batch-size"),
-                                          (dict(n_embd=100_000, block_size=30), "--block-size")])
+                                          (dict(n_embd=100_000, block_size=30), "--n-embd"),
+                                          (dict(block_size=100_000), "--block-size")])
 def test_a_run_too_big_is_refused_naming_what_to_lower(change, flag):
     cfg = replace(defaults("mlp"), **change)
     with pytest.raises(NpbackpropError, match="would need about") as e:
         networks.check_fits_in_memory(cfg, 27, 182_625, available=24 * GB)
-    assert flag in str(e.value) and "24.0 GB available" in str(e.value)
+    assert f"lower {flag} " in str(e.value) and "24.0 GB available" in str(e.value)
 
 
 def test_a_run_that_fits_is_not_refused_however_close():
