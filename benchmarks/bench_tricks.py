@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from npbackprop import data, datafile, fast, model  # noqa: E402
+from npbackprop import data, datafile, fast, fast_workspace, model  # noqa: E402
 from npbackprop.bench import harness  # noqa: E402
+from npbackprop.layers import BN_EPS  # noqa: E402
 from npbackprop.names import PARAM_NAMES  # noqa: E402
 
 N, T, E, H, V = 32, 3, 10, 200, 27
@@ -223,7 +224,7 @@ def step_variant(edits):
                 raise SystemExit(f"bench_tricks.py: the ablation text {new!r} is no longer in "
                                  "fast_sgd_step; update ABLATIONS to match the step")
             src = src.replace(new, old)
-    namespace = dict(vars(fast))
+    namespace = dict(vars(fast), BN_EPS=BN_EPS)
     exec(compile(src, "<fast_sgd_step variant>", "exec"), namespace)
     return namespace["fast_sgd_step"]
 
@@ -243,7 +244,7 @@ def ablation(dataset, rounds, steps):
     workspaces = {}
     for name in steps_by_name:
         if dict(ABLATIONS).get(name) == "unaligned":
-            with mock.patch.object(fast, "_empty", _numpy_empty):
+            with mock.patch.object(fast_workspace, "_empty", _numpy_empty):
                 ws = workspaces[name] = fast.Workspace(params, N)
         elif dict(ABLATIONS).get(name) == "c-order":
             ws = workspaces[name] = fast.Workspace(params, N, order="C")

@@ -1,0 +1,118 @@
+"""The fast step's buffers: fast.Workspace, and 64-byte-aligned arrays.
+
+    ws = Workspace(params, batch_size)   # ws.params are the parameters now
+
+fast.py's step runs in these buffers; its comments name the tricks that
+shaped them. Dimension letters: N batch, T block_size, E n_embd, H n_hidden,
+V vocab_size.
+"""
+
+import math
+
+import numpy as np
+
+from npbackprop.layers import BN_EPS
+from npbackprop.names import PARAM_NAMES
+
+
+def _aligned(size, align=16):
+    """size rounded up to a multiple of align elements (64 bytes in float32)."""
+    return -(-size // align) * align
+
+
+def _empty(shape, dtype, fill=None, align=64):
+    """np.empty(shape, dtype) (or np.full with fill) starting on a 64-byte boundary.
+
+    numpy's own arrays start on a 16-byte one, wherever malloc puts them; with
+    every buffer on a cache line, no 32-byte AVX2 load straddles two lines
+    (trick "aligned buffers").
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(np.atleast_1d(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    out = raw[start:start + nbytes].view(dtype).reshape(shape)
+    if fill is not None:
+        out[...] = fill
+    return out
+
+
+class Workspace:
+    """Preallocated buffers for fast_sgd_step at one batch size N.
+
+    The parameters live in one flat buffer (`flat`) and the gradients in
+    another of the same layout (`gflat`); `params` and `grads` are dicts of
+    views into them, in PARAM_NAMES order, so the SGD update and the finite
+    check are one call each. Every scratch buffer is written before it is
+    read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
+    """
+
+    def __init__(self, params, batch_size, order="F"):
+        dtype = params["C"].dtype
+        if any(params[k].dtype != dtype for k in PARAM_NAMES):
+            raise ValueError("all parameters must share one dtype")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (batchnorm's variance divides "
+                             f"by N - 1), got {batch_size}")
+        # each view starts on a 64-byte boundary
+        offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
+        self.flat, self.gflat = (_empty(offsets[-1], dtype, fill=0) for _ in range(2))
+
+        def views(buf):
+            return {k: buf[o:o + params[k].size].reshape(params[k].shape)
+                    for k, o in zip(PARAM_NAMES, offsets)}
+        self.params, self.grads = views(self.flat), views(self.gflat)
+        for k in PARAM_NAMES:
+            self.params[k][...] = params[k]
+        p, g = self.params, self.grads
+        # bngain and bnbias as (H,) views in the step, so that ops with the (H,)
+        # batchnorm statistics do not broadcast (1, H) against (H,) (trick "(H,) views")
+        rows = ("bngain", "bnbias")
+        self.step_params = tuple(p[k][0] if k in rows else p[k] for k in PARAM_NAMES)
+        self.step_grads = tuple(g[k][0] if k in rows else g[k] for k in PARAM_NAMES)
+        self.W1T, self.W2T = p["W1"].T, p["W2"].T
+        (V, E), (TE, H) = params["C"].shape, params["W1"].shape
+        N, T = batch_size, TE // E
+        self.batch_size, self.vocab_size = N, V
+        self.emb = _empty((N, T, E), dtype)
+        self.embcat = self.emb.reshape(N, TE)                       # a view of emb
+        self.embcen, self.dembcat = _empty((N, TE), dtype), _empty((N, TE), dtype)
+        self.embcenT = self.embcen.T
+        self.dembrows = self.dembcat.reshape(N * T, E)             # one row per character
+        self.embmean = _empty(TE, dtype)
+        self.bndiff, self.h, self.dh, self.scratch = (_empty((N, H), dtype) for _ in range(4))
+        # the (N, V) softmax arrays in Fortran order, each the .T view of a (V, N) buffer
+        # (trick "F-order logits" in the step); order="C", the plain layout, for the ablation
+        if order not in ("C", "F"):
+            raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+        bufs = [_empty((N, V) if order == "C" else (V, N), dtype) for _ in range(3)]
+        self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
+        self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
+        # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
+        self.logits_product = ((self.h, p["W2"], bufs[0]) if order == "C" else
+                               (self.W2T, self.h.T, bufs[0]))
+        # the flat index of entry (i, y) of an (N, V) array: y * y_stride + row_starts[i]
+        self.y_stride = np.array(1 if order == "C" else N, np.intp)
+        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * (V if order == "C" else 1))
+        # a row repeated down the batch, for ops that would otherwise broadcast it
+        self.tile_embcat, self.tile_hidden = (_empty((N, d), dtype) for d in (TE, H))
+        # counts_sum below this means a row of logits far under exp's range: every
+        # count that matters is then a normal float, and a subnormal one is off by eps^2
+        self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
+        self.eye = _empty((V, V), dtype, fill=np.eye(V))   # the one-hot's rows, by lookup
+        self.onehot = _empty((N, T, V), dtype)
+        self.onehotT = self.onehot.reshape(N * T, V).T             # (V, N*T), a view
+        self.ones_batch, self.ones_vocab = _empty(N, dtype, fill=1), _empty(V, dtype, fill=1)
+        self.picks, self.ones_flat = _empty(N, np.intp), _empty(self.gflat.size, dtype, fill=1)
+        # batch means and the Bessel-corrected variance as matrix-vector products
+        self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
+        self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
+        # scalar operands as 0-d arrays of the dtype; n_over_lr is set by each step
+        self.eps, self.one = np.array(BN_EPS, dtype), np.array(1.0, dtype)
+        self.bessel, self.n_over_lr = np.array(1 / (N - 1), dtype), np.array(1.0, dtype)
+        self.bnvar_inv, self.bnscale, self.coef = (_empty(H, dtype) for _ in range(3))
+        # with keep_stats, each step's batch mean and variance of hprebn (for running
+        # statistics: one (T*E, H) product, an add and a copy per step; nothing without it)
+        self.bnmean, self.bnvar, self.keep_stats = _empty(H, dtype), _empty(H, dtype), False
+        self.counts_sum, self.losses = _empty(N, dtype), _empty(N, dtype)   # (N,)
+        self.counts_sum_col = self.counts_sum[:, None]                      # (N, 1) view
