@@ -123,7 +123,13 @@ ABLATIONS = [
     ("[(H,) views] dbngain as a (1, H) view", [
         ("multiply(dbngain, bnvar_inv, dbngain)",
          "multiply(ws.grads['bngain'], bnvar_inv, ws.grads['bngain'])")]),
-    ("[target check] no range check of the targets", [
+    ("[target check] no range check of Xb and Yb", [
+        ('    check_targets(Xb, ws.vocab_size, "character")\n', ""),
+        ("    check_targets(Yb, ws.vocab_size)\n", "")]),
+    ("[input checks] no shape, dtype or range check", [
+        ("    if Xb.shape != ws.batch_shape or Yb.shape != ws.target_shape:\n"
+         "        check_shapes(Xb, Yb, *ws.batch_shape)\n", ""),
+        ('    check_targets(Xb, ws.vocab_size, "character")\n', ""),
         ("    check_targets(Yb, ws.vocab_size)\n", "")]),
 ]
 # numpy functions fast_sgd_step binds to locals, and how many inputs each takes

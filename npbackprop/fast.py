@@ -19,32 +19,60 @@ import numpy as np
 
 from npbackprop.fast_workspace import Workspace, _empty  # noqa: F401 (fast.Workspace, fast._empty)
 
+_INT64, _UINT64 = np.dtype(np.int64), np.dtype(np.uint64)
 
-def check_targets(Yb, vocab_size):
-    """IndexError for a target out of range, which a pick by flat index would read from another
-    row; as unsigned a negative one is huge too, so one argmax finds any (trick "target check")."""
-    targets = Yb.view(np.uint64) if Yb.dtype == np.int64 else Yb.astype(np.int64).view(np.uint64)
-    if targets[targets.argmax()] >= vocab_size:
+
+def check_targets(Yb, vocab_size, what="target"):
+    """IndexError for an entry of Yb (any shape) out of range, which a pick by flat index
+    would read from another row and a gather would wrap (-1 is row V-1); as unsigned a
+    negative one is huge too, so one argmax finds any (trick "target check"). TypeError
+    for an array that is not of integers (a float one would be truncated silently)."""
+    targets = Yb
+    if Yb.dtype is not _INT64:        # an identity test: int64, the usual case, costs ~20 ns
+        if Yb.dtype.kind not in "iu":
+            raise TypeError(f"{what}s must be integers, got {Yb.dtype}")
+        targets = Yb.astype(_INT64)
+    targets = targets.view(_UINT64)
+    if targets.flat[targets.argmax()] >= vocab_size:
         bad = Yb[(Yb < 0) | (Yb >= vocab_size)][0]
-        raise IndexError(f"target {bad} is out of range for a vocabulary of {vocab_size}")
+        raise IndexError(f"{what} {bad} is out of range for a vocabulary of {vocab_size}")
+
+
+def check_shapes(Xb, Yb, N, T):
+    """ValueError naming the expected shape when Xb is not (N, T) or Yb not (N,), where
+    N None takes any number of rows (numpy's own broadcast error would be cryptic)."""
+    if Xb.ndim != 2 or Xb.shape[1] != T:
+        raise ValueError(f"Xb must have shape (N, {T}), one context of block_size {T} a row, "
+                         f"got {Xb.shape}")
+    n = Xb.shape[0]
+    if N is not None and n != N:
+        raise ValueError(f"a batch of {n} rows, but the workspace was made for {N}")
+    if Yb.shape != (n,):
+        raise ValueError(f"Yb must have shape ({n},), one target per row of Xb, got {Yb.shape}")
 
 
 def fast_sgd_step(ws, Xb, Yb, lr):
     """model.sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
 
     Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size;
-    lr a float. A character out of range in Xb or Yb raises IndexError before
-    anything changes. Updates ws.params in place unless the loss or a gradient
-    is not finite, and returns (loss as a float, finite). ws.grads then holds
-    lr times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
+    lr a float. Before anything changes, a character out of range in Xb or Yb
+    raises IndexError, an array of floats TypeError, a wrong shape ValueError.
+    Updates ws.params in place unless the loss or a gradient is not finite, and
+    returns (loss as a float, finite). ws.grads then holds lr times the gradients;
+    db1 is exactly 0 (sgd_step's is rounding noise).
     With ws.keep_stats, ws.bnmean and ws.bnvar then hold the batch mean and
     Bessel-corrected variance of hprebn (H,), from the parameters before the update.
     """
     C, W1, b1, W2, b2, bngain, bnbias = ws.step_params
     dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.step_grads
-    n = Xb.shape[0]
-    if n != ws.batch_size:
-        raise ValueError(f"a batch of {n} rows, but the workspace was made for {ws.batch_size}")
+    # the input checks: the shapes by attribute compares, then one dtype-kind compare
+    # and one argmax for each array (trick "input checks")
+    if Xb.shape != ws.batch_shape or Yb.shape != ws.target_shape:
+        check_shapes(Xb, Yb, *ws.batch_shape)
+    # a character or target out of range raises here, before anything changes
+    check_targets(Xb, ws.vocab_size, "character")
+    check_targets(Yb, ws.vocab_size)
+    n = ws.batch_size
     # numpy's functions as locals, and each call's output buffer as its last
     # positional argument rather than out= (trick "local calls")
     dot, multiply, add, subtract, divide = np.dot, np.multiply, np.add, np.subtract, np.divide
@@ -57,10 +85,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # ** -0.5 is taken as 1 / sqrt, and the targets' -1 in dlogits is applied to counts
     # as -counts_sum (trick "no Python floats").
     # forward ---------------------------------------------------------------------
-    # the take method, not np.take, whose Python wrapper costs more
-    # (trick "take method"); an Xb index out of range raises here, before any update
+    # the take method, not np.take, whose Python wrapper costs more (trick "take method")
     C.take(Xb, 0, ws.emb)                                                        # (N, T, E)
-    check_targets(Yb, ws.vocab_size)
     embcat = ws.embcat                                                           # (N, T*E)
     # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
     # input instead of the (N, H) output saves a pass, and b1, which the mean

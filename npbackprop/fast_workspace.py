@@ -49,6 +49,8 @@ class Workspace:
 
     def __init__(self, params, batch_size, order="F"):
         dtype = params["C"].dtype
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"the parameters must be float32 or float64, got {dtype}")
         if any(params[k].dtype != dtype for k in PARAM_NAMES):
             raise ValueError("all parameters must share one dtype")
         if batch_size < 2:
@@ -74,6 +76,7 @@ class Workspace:
         (V, E), (TE, H) = params["C"].shape, params["W1"].shape
         N, T = batch_size, TE // E
         self.batch_size, self.vocab_size = N, V
+        self.batch_shape, self.target_shape = (N, T), (N,)        # Xb's and Yb's
         self.emb = _empty((N, T, E), dtype)
         self.embcat = self.emb.reshape(N, TE)                       # a view of emb
         self.embcen, self.dembcat = _empty((N, TE), dtype), _empty((N, TE), dtype)

@@ -222,3 +222,57 @@ def test_the_step_exposes_the_batch_statistics_before_its_update(dtype, rtol):
     # keeping the mean changes nothing else the step computes
     np.testing.assert_array_equal(plain.flat, keeping.flat)
     np.testing.assert_array_equal(plain.gflat, keeping.gflat)
+
+
+@pytest.mark.parametrize("char", [-1, 5, -5])
+def test_a_character_out_of_range_raises_before_any_update(char):
+    # C.take would wrap -1 to row V-1 and train on the wrong embedding: refused instead
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    bad = Xb.copy()
+    bad[2, 1] = char
+    with pytest.raises(IndexError, match=f"character {char} is out of range for a "
+                                         "vocabulary of 5"):
+        fast.fast_sgd_step(ws, bad, Yb, LR)
+    np.testing.assert_array_equal(ws.flat, before)
+    with pytest.raises(IndexError, match=f"character {char} is out"):
+        fast.fast_sgd_step(ws, bad.astype(np.int32), Yb, LR)
+    np.testing.assert_array_equal(ws.flat, before)
+    assert fast.fast_sgd_step(ws, Xb.astype(np.int32), Yb, LR)[1]
+
+
+@pytest.mark.parametrize("which, shape, message", [
+    ("X", (5, 3), r"Xb must have shape \(N, 2\), one context of block_size 2 a row, got \(5, 3\)"),
+    ("X", (10,), r"Xb must have shape \(N, 2\), .* got \(10,\)"),
+    ("X", (4, 2), "a batch of 4 rows, but the workspace was made for 5"),
+    ("Y", (4,), r"Yb must have shape \(5,\), one target per row of Xb, got \(4,\)"),
+    ("Y", (5, 1), r"Yb must have shape \(5,\), .* got \(5, 1\)")])
+def test_a_batch_of_the_wrong_shape_is_refused_by_name(which, shape, message):
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    bad = np.ones(shape, np.int64)
+    with pytest.raises(ValueError, match=message):
+        fast.fast_sgd_step(ws, *((bad, Yb) if which == "X" else (Xb, bad)), LR)
+    np.testing.assert_array_equal(ws.flat, before)
+
+
+@pytest.mark.parametrize("which", ["X", "Y"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, bool])
+def test_a_batch_of_non_integers_is_refused(which, dtype):
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    what = "characters" if which == "X" else "targets"
+    with pytest.raises(TypeError, match=f"{what} must be integers, got {np.dtype(dtype)}"):
+        fast.fast_sgd_step(ws, *((Xb.astype(dtype), Yb) if which == "X"
+                                 else (Xb, Yb.astype(dtype))), LR)
+    np.testing.assert_array_equal(ws.flat, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, np.int64])
+def test_workspace_takes_only_float32_or_float64(dtype):
+    params, _, _ = make_case(7, 5, 2, 3, 4, 5)
+    with pytest.raises(TypeError, match=f"float32 or float64, got {np.dtype(dtype)}"):
+        fast.Workspace({k: v.astype(dtype) for k, v in params.items()}, 5)
