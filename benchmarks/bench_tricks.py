@@ -82,9 +82,6 @@ TRICKS = [
 # The whole step with one trick undone: (what, [(text in fast_sgd_step, what it was)]).
 # A variant whose text is not found in the source says so: update it with the step.
 _TILES = [
-    ("    ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)\n"
-     "    embcen = subtract(embcat, ws.tile_embcat, ws.embcen)",
-     "    embcen = subtract(embcat, dot(ws.mean_weights, embcat, ws.embmean), ws.embcen)"),
     ("    bnscale = ws.tile_hidden\n    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)",
      "    bnscale = multiply(bngain, bnvar_inv, ws.bnscale)"),
     ("    ws.scratch[...] = bnbias\n    add(h, ws.scratch, h)", "    add(h, bnbias, h)"),
@@ -94,9 +91,6 @@ _TILES = [
      "counts)", "    dlogits = divide(counts, ws.counts_sum_col, counts)"),
     ("    ws.scratch[...] = coef\n    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)",
      "    dhprebn = multiply(bndiff, coef, ws.scratch)"),
-    ("    ws.tile_embcat[...] = dot(ws.mean_weights, dembcat, ws.embmean)\n"
-     "    subtract(dembcat, ws.tile_embcat, dembcat)",
-     "    subtract(dembcat, dot(ws.mean_weights, dembcat, ws.embmean), dembcat)"),
 ]
 ABLATIONS = [
     ("[aligned buffers] where numpy puts them, not on 64 bytes", "unaligned"),
@@ -123,6 +117,17 @@ ABLATIONS = [
     ("[(H,) views] dbngain as a (1, H) view", [
         ("multiply(dbngain, bnvar_inv, dbngain)",
          "multiply(ws.grads['bngain'], bnvar_inv, ws.grads['bngain'])")]),
+    ("[centring matmul] embcat, dembcat centred by gemv, tile, subtract", [
+        ("    embcen = dot(ws.centring, embcat, ws.embcen)",
+         "    ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)\n"
+         "    embcen = subtract(embcat, ws.tile_embcat, ws.embcen)"),
+        ("    dot(ws.centring, dot(dhprebn, ws.W1T, ws.dembraw), ws.dembcat)",
+         "    dembcat = dot(dhprebn, ws.W1T, ws.dembcat)\n"
+         "    ws.tile_embcat[...] = dot(ws.mean_weights, dembcat, ws.embmean)\n"
+         "    subtract(dembcat, ws.tile_embcat, dembcat)")]),
+    ("[take method] a new array C[Xb], not a take into a buffer", [
+        ("    C.take(Xb, 0, ws.emb)" + " " * 56 + "# (N, T, E)\n    embcat = ws.embcat",
+         "    embcat = C[Xb].reshape(n, -1)")]),
     ("[target check] no range check of Xb and Yb", [
         ('    check_targets(Xb, ws.vocab_size, "character")\n', ""),
         ("    check_targets(Yb, ws.vocab_size)\n", "")]),
