@@ -95,14 +95,16 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # of a gemv, a tile copy and a subtraction (trick "centring matmul")
     embcen = dot(ws.centring, embcat, ws.embcen)                                 # (N, T*E)
     bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, H)
-    bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), ws.bnvar_inv)  # bnvar
+    # bnvar + eps in one gemv: the squares over a row of ones, the weights 1/(n-1) then eps
+    # (trick "eps row")
+    multiply(bndiff, bndiff, ws.squares_rows)
+    bnvar_inv = dot(ws.var_eps_weights, ws.squares, ws.bnvar_inv)                # bnvar + eps
     if ws.keep_stats:
         # for part 3's running statistics: the batch mean of hprebn = embcat @ W1 + b1, and bnvar
         # every batch sum is a matrix-vector product, here mean_weights @ x (trick "gemv sums")
         dot(ws.mean_weights, embcat, ws.embmean)                                 # (T*E,)
         add(dot(ws.embmean, W1, ws.bnmean), b1, ws.bnmean)                       # (H,)
-        ws.bnvar[...] = bnvar_inv
-    add(bnvar_inv, ws.eps, bnvar_inv)
+        subtract(bnvar_inv, ws.eps, ws.bnvar)
     reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (H,)
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves
     # one (N, H) pass; the backward uses bndiff and bnvar_inv instead
