@@ -95,6 +95,7 @@ _TILES = [
 ABLATIONS = [
     ("[aligned buffers] where numpy puts them, not on 64 bytes", "unaligned"),
     ("[F-order logits] logits, counts, dlogits C-ordered", "c-order"),
+    ("[W2 transposed] W2 kept (H, V), as given", "w2-plain"),
     ("[tiles] rows broadcast by the ufuncs, not tiled", _TILES),
     ("[local calls] np.f(..., out=b), not local f(..., b)", "keyword"),
     ("[no Python floats] Python floats as operands", [
@@ -229,7 +230,7 @@ def _to_keywords(src):
 def step_variant(edits):
     """fast_sgd_step compiled from its source with `edits` applied (or "keyword")."""
     src = textwrap.dedent(inspect.getsource(fast.fast_sgd_step))
-    if edits in ("unaligned", "c-order"):   # the same step on another Workspace
+    if isinstance(edits, str):   # the same step on another Workspace (WORKSPACES)
         return fast.fast_sgd_step
     if edits == "keyword":
         # without comments (they quote calls) and without the line binding the locals
@@ -251,6 +252,23 @@ def _numpy_empty(shape, dtype, fill=None):
     return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
 
 
+# the ablations that are the same step on a Workspace made otherwise
+WORKSPACES = {"unaligned": {}, "c-order": {"order": "C"}, "w2-plain": {"transposed_w2": False}}
+
+
+def workspace_for(edits, params, n):
+    """The Workspace a variant runs on, with the buffers the old one-hot needs."""
+    if edits == "unaligned":
+        with mock.patch.object(fast_workspace, "_empty", _numpy_empty):
+            ws = fast.Workspace(params, n)
+    else:
+        kwargs = WORKSPACES.get(edits, {}) if isinstance(edits, str) else {}
+        ws = fast.Workspace(params, n, **kwargs)
+    V, T = params["C"].shape[0], params["W1"].shape[0] // params["C"].shape[1]
+    ws.onehotVN, ws.positions = np.empty((V, n * T), params["C"].dtype), np.arange(n * T)
+    return ws
+
+
 def ablation(dataset, rounds, steps):
     """{what: median us/step}, the real step first, every variant on the same batches."""
     params = model.init_params(dataset.vocab_size, E, H, T, rng=np.random.default_rng(0),
@@ -258,17 +276,8 @@ def ablation(dataset, rounds, steps):
     batches = harness.make_batches(dataset, N, steps)
     steps_by_name = {"fast_sgd_step as it is": fast.fast_sgd_step}
     steps_by_name.update({what: step_variant(edits) for what, edits in ABLATIONS})
-    workspaces = {}
-    for name in steps_by_name:
-        if dict(ABLATIONS).get(name) == "unaligned":
-            with mock.patch.object(fast_workspace, "_empty", _numpy_empty):
-                ws = workspaces[name] = fast.Workspace(params, N)
-        elif dict(ABLATIONS).get(name) == "c-order":
-            ws = workspaces[name] = fast.Workspace(params, N, order="C")
-        else:
-            ws = workspaces[name] = fast.Workspace(params, N)
-        # the buffers the old one-hot needs
-        ws.onehotVN, ws.positions = np.empty((V, N * T), np.float32), np.arange(N * T)
+    workspaces = {name: workspace_for(dict(ABLATIONS).get(name), params, N)
+                  for name in steps_by_name}
     times = {name: [] for name in steps_by_name}
     for r in range(rounds + 1):
         for name, step in steps_by_name.items():

@@ -152,7 +152,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     ws.tile_vocab[...] = ws.counts_sum_col
     dlogits = divide(counts, ws.tile_vocab, counts)                              # (N, V)
     dh = dot(dlogits, ws.W2T, ws.dh)                                             # (N, H)
-    dot(h.T, dlogits, dW2)                                                       # (H, V)
+    dot(*ws.dW2_product)                         # dlogits.T @ h, (V, H), the transposed dW2
     dot(ones, dlogits, db2)
     # dhpreact = (1 - h^2) * dh, in the dh buffer
     one_minus_h2 = multiply(h, h, ws.scratch)

@@ -47,7 +47,7 @@ class Workspace:
     read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
     """
 
-    def __init__(self, params, batch_size, order="F"):
+    def __init__(self, params, batch_size, order="F", transposed_w2=True):
         dtype = params["C"].dtype
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"the parameters must be float32 or float64, got {dtype}")
@@ -60,9 +60,16 @@ class Workspace:
         offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
         self.flat, self.gflat = (_empty(offsets[-1], dtype, fill=0) for _ in range(2))
 
+        # W2 (H, V) kept as its contiguous (V, H) transpose: params["W2"] and grads["W2"] are
+        # (H, V) views of it, and every product with W2 reads contiguous operands
+        # (trick "W2 transposed"); transposed_w2=False, the plain layout, for the ablation
+        shapes = {k: params[k].shape[::-1] if k == "W2" and transposed_w2 else params[k].shape
+                  for k in PARAM_NAMES}
+
         def views(buf):
-            return {k: buf[o:o + params[k].size].reshape(params[k].shape)
-                    for k, o in zip(PARAM_NAMES, offsets)}
+            v = {k: buf[o:o + params[k].size].reshape(shapes[k])
+                 for k, o in zip(PARAM_NAMES, offsets)}
+            return dict(v, W2=v["W2"].T) if transposed_w2 else v
         self.params, self.grads = views(self.flat), views(self.gflat)
         for k in PARAM_NAMES:
             self.params[k][...] = params[k]
@@ -91,6 +98,9 @@ class Workspace:
         bufs = [_empty((N, V) if order == "C" else (V, N), dtype) for _ in range(3)]
         self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
         self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
+        # dW2 = h.T @ dlogits, or with W2 transposed dW2.T = dlogits.T @ h, into its buffer
+        self.dW2_product = ((self.counts.T, self.h, g["W2"].T) if transposed_w2 else
+                            (self.h.T, self.counts, g["W2"]))
         # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
         self.logits_product = ((self.h, p["W2"], bufs[0]) if order == "C" else
                                (self.W2T, self.h.T, bufs[0]))

@@ -107,7 +107,10 @@ def test_workspace_copies_params_into_one_flat_buffer():
         assert np.shares_memory(ws.params[k], ws.flat)
         assert np.shares_memory(ws.grads[k], ws.gflat)
         assert not np.shares_memory(ws.params[k], params[k])
-        assert ws.params[k].flags.c_contiguous and ws.params[k].dtype == np.float32
+        # W2 (H, V) is the view of a contiguous (V, H) transpose (trick "W2 transposed")
+        for a in (ws.params[k], ws.grads[k]):
+            assert (a.T if k == "W2" else a).flags.c_contiguous and a.dtype == np.float32
+    assert ws.params["W2"].shape == ws.grads["W2"].shape == (6, 5)
     assert ws.flat.dtype == ws.gflat.dtype == np.float32
 
 
