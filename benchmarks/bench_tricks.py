@@ -85,17 +85,25 @@ _TILES = [
     ("    bnscale = ws.tile_hidden\n    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)",
      "    bnscale = multiply(bngain, bnvar_inv, ws.bnscale)"),
     ("    ws.scratch[...] = bnbias\n    add(h, ws.scratch, h)", "    add(h, bnbias, h)"),
-    ("    ws.tile_vocab[...] = b2\n    add(logits, ws.tile_vocab, logits)",
-     "    add(logits, b2, logits)"),
     ("    ws.tile_vocab[...] = ws.counts_sum_col\n    dlogits = divide(counts, ws.tile_vocab, "
      "counts)", "    dlogits = divide(counts, ws.counts_sum_col, counts)"),
     ("    ws.scratch[...] = coef\n    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)",
      "    dhprebn = multiply(bndiff, coef, ws.scratch)"),
 ]
+# the step with b2 apart from the W2 buffer, as before the b2 row
+_B2_APART = [
+    ("    ws.h_ones[...] = ws.one", ""),
+    ("    logits = ws.logits" + " " * 59 + "# (N, V), F\n",
+     "    logits = ws.logits\n    ws.tile_vocab[...] = b2\n"
+     "    add(logits, ws.tile_vocab, logits)\n"),
+    ("    dot(*ws.dW2_product)\n", "    dot(*ws.dW2_product)\n    dot(ones, dlogits, db2)\n")]
 ABLATIONS = [
     ("[aligned buffers] where numpy puts them, not on 64 bytes", "unaligned"),
     ("[F-order logits] logits, counts, dlogits C-ordered", "c-order"),
-    ("[W2 transposed] W2 kept (H, V), as given", "w2-plain"),
+    ("[W2 transposed] W2 kept (H, V), as given (and b2 apart)",
+     {"workspace": {"transposed_w2": False}, "edits": _B2_APART}),
+    ("[b2 row] b2 added by a tile, db2 by a gemv", {"workspace": {"b2_row": False},
+                                                    "edits": _B2_APART}),
     ("[tiles] rows broadcast by the ufuncs, not tiled", _TILES),
     ("[local calls] np.f(..., out=b), not local f(..., b)", "keyword"),
     ("[no Python floats] Python floats as operands", [
@@ -116,7 +124,7 @@ ABLATIONS = [
         ("dot(ws.onehotT, ws.dembrows, dC)", "dot(ws.onehotVN, ws.dembrows, dC)")]),
     ("[(H,) views] dbngain as a (1, H) view", [
         ("multiply(dbngain, bnvar_inv, dbngain)",
-         "multiply(ws.grads['bngain'], bnvar_inv, ws.grads['bngain'])")]),
+         "multiply(dbngain[None], bnvar_inv, dbngain[None])")]),
     ("[centring matmul] embcat, dembcat centred by gemv, tile, subtract", [
         ("    embcen = dot(ws.centring, embcat, ws.embcen)",
          "    ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)\n"
@@ -133,8 +141,8 @@ ABLATIONS = [
          "    bnvar_inv = dot(ws.var_eps_weights, ws.squares, ws.bnvar_inv)",
          "    bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), "
          "ws.bnvar_inv)"),
-        ("        subtract(bnvar_inv, ws.eps, ws.bnvar)\n",
-         "        ws.bnvar[...] = bnvar_inv\n    add(bnvar_inv, ws.eps, bnvar_inv)\n")]),
+        ("        subtract(bnvar_inv, ws.eps, ws.bnvar_p)\n",
+         "        ws.bnvar_p[...] = bnvar_inv\n    add(bnvar_inv, ws.eps, bnvar_inv)\n")]),
     ("[target check] no range check of Xb and Yb", [
         ('    check_targets(Xb, ws.vocab_size, "character")\n', ""),
         ("    check_targets(Yb, ws.vocab_size)\n", "")]),
@@ -232,6 +240,8 @@ def step_variant(edits):
     src = textwrap.dedent(inspect.getsource(fast.fast_sgd_step))
     if isinstance(edits, str):   # the same step on another Workspace (WORKSPACES)
         return fast.fast_sgd_step
+    if isinstance(edits, dict):  # another Workspace, and the step edited to match it
+        edits = edits["edits"]
     if edits == "keyword":
         # without comments (they quote calls) and without the line binding the locals
         src = re.sub(r"\s*#.*", "", src)
@@ -253,7 +263,7 @@ def _numpy_empty(shape, dtype, fill=None):
 
 
 # the ablations that are the same step on a Workspace made otherwise
-WORKSPACES = {"unaligned": {}, "c-order": {"order": "C"}, "w2-plain": {"transposed_w2": False}}
+WORKSPACES = {"unaligned": {}, "c-order": {"order": "C"}}
 
 
 def workspace_for(edits, params, n):
@@ -262,7 +272,8 @@ def workspace_for(edits, params, n):
         with mock.patch.object(fast_workspace, "_empty", _numpy_empty):
             ws = fast.Workspace(params, n)
     else:
-        kwargs = WORKSPACES.get(edits, {}) if isinstance(edits, str) else {}
+        kwargs = (WORKSPACES.get(edits, {}) if isinstance(edits, str) else
+                  edits["workspace"] if isinstance(edits, dict) else {})
         ws = fast.Workspace(params, n, **kwargs)
     V, T = params["C"].shape[0], params["W1"].shape[0] // params["C"].shape[1]
     ws.onehotVN, ws.positions = np.empty((V, n * T), params["C"].dtype), np.arange(n * T)

@@ -103,8 +103,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
         # for part 3's running statistics: the batch mean of hprebn = embcat @ W1 + b1, and bnvar
         # every batch sum is a matrix-vector product, here mean_weights @ x (trick "gemv sums")
         dot(ws.mean_weights, embcat, ws.embmean)                                 # (T*E,)
-        add(dot(ws.embmean, W1, ws.bnmean), b1, ws.bnmean)                       # (H,)
-        subtract(bnvar_inv, ws.eps, ws.bnvar)
+        add(dot(ws.embmean, W1, ws.bnmean_p), b1, ws.bnmean_p)                   # (Hp,)
+        subtract(bnvar_inv, ws.eps, ws.bnvar_p)
     reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (H,)
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves
     # one (N, H) pass; the backward uses bndiff and bnvar_inv instead
@@ -113,14 +113,13 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     h = multiply(bndiff, bnscale, ws.h)
     ws.scratch[...] = bnbias
     add(h, ws.scratch, h)
-    tanh(h, h)                                                                   # (N, H)
+    tanh(h, h)                                                                   # (N, Hp)
+    ws.h_ones[...] = ws.one                           # [h, 1]: the logits product adds b2
     # logits = h @ W2 as logits.T = W2.T @ h.T into a (V, N) buffer: logits, counts and
     # dlogits are (N, V) in Fortran order, and OpenBLAS's small sgemm runs the backward's
     # dlogits @ W2.T and h.T @ dlogits faster so (trick "F-order logits")
     dot(*ws.logits_product)
     logits = ws.logits                                                           # (N, V), F
-    ws.tile_vocab[...] = b2
-    add(logits, ws.tile_vocab, logits)
     # the target's entry of each row by flat index (trick "flat picks")
     picks = add(multiply(Yb, ws.y_stride, ws.picks), ws.row_starts, ws.picks)    # (N,)
     picked = ws.logits_flat[picks]                                               # (N,)
@@ -151,9 +150,9 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     multiply(counts_sum, ws.n_over_lr, counts_sum)
     ws.tile_vocab[...] = ws.counts_sum_col
     dlogits = divide(counts, ws.tile_vocab, counts)                              # (N, V)
-    dh = dot(dlogits, ws.W2T, ws.dh)                                             # (N, H)
-    dot(*ws.dW2_product)                         # dlogits.T @ h, (V, H), the transposed dW2
-    dot(ones, dlogits, db2)
+    dh = dot(dlogits, ws.W2rows, ws.dh)                                          # (N, Hp)
+    # dlogits.T @ [h, 1] = [dW2; db2] transposed, (V, Hp) (trick "b2 row")
+    dot(*ws.dW2_product)
     # dhpreact = (1 - h^2) * dh, in the dh buffer
     one_minus_h2 = multiply(h, h, ws.scratch)
     subtract(ws.one, one_minus_h2, one_minus_h2)

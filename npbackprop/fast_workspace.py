@@ -47,7 +47,7 @@ class Workspace:
     read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
     """
 
-    def __init__(self, params, batch_size, order="F", transposed_w2=True):
+    def __init__(self, params, batch_size, order="F", transposed_w2=True, b2_row=True):
         dtype = params["C"].dtype
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"the parameters must be float32 or float64, got {dtype}")
@@ -56,31 +56,43 @@ class Workspace:
         if batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (batchnorm's variance divides "
                              f"by N - 1), got {batch_size}")
-        # each view starts on a 64-byte boundary
-        offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
+        (V, E), (TE, H) = params["C"].shape, params["W1"].shape
+        # W2 (H, V) kept as its contiguous (V, H) transpose: every product with W2 reads
+        # contiguous operands (trick "W2 transposed"). With it, b2 is column H of that
+        # buffer and h has a column of ones there: logits = [h, 1] @ [W2; b2] adds b2 in
+        # the product and dW2's product yields db2 (trick "b2 row"). Every hidden array
+        # is then Hp = H + 1 wide, rounded up to 64 bytes; the columns past H are zero and
+        # stay zero, their gradients exactly 0. False and False, the plain layouts, are
+        # for the ablation
+        b2_row = b2_row and transposed_w2
+        Hp = _aligned(H + 1) if b2_row else H
+        self.H, self.Hp = H, Hp
+        shapes = {"C": (V, E), "W1": (TE, Hp), "b1": (Hp,), "bngain": (Hp,), "bnbias": (Hp,),
+                  "W2": (V, Hp) if transposed_w2 else (H, V), "b2": (0 if b2_row else V,)}
+        # each buffer starts on a 64-byte boundary
+        offsets = np.cumsum([0] + [_aligned(math.prod(shapes[k])) for k in PARAM_NAMES])
         self.flat, self.gflat = (_empty(offsets[-1], dtype, fill=0) for _ in range(2))
 
-        # W2 (H, V) kept as its contiguous (V, H) transpose: params["W2"] and grads["W2"] are
-        # (H, V) views of it, and every product with W2 reads contiguous operands
-        # (trick "W2 transposed"); transposed_w2=False, the plain layout, for the ablation
-        shapes = {k: params[k].shape[::-1] if k == "W2" and transposed_w2 else params[k].shape
-                  for k in PARAM_NAMES}
-
         def views(buf):
-            v = {k: buf[o:o + params[k].size].reshape(shapes[k])
+            """(the step's buffers, the lecture-shaped views of them) by name."""
+            b = {k: buf[o:o + math.prod(shapes[k])].reshape(shapes[k])
                  for k, o in zip(PARAM_NAMES, offsets)}
-            return dict(v, W2=v["W2"].T) if transposed_w2 else v
-        self.params, self.grads = views(self.flat), views(self.gflat)
+            w2 = b["W2"][:, :H].T if transposed_w2 else b["W2"]
+            return b, {"C": b["C"], "W1": b["W1"][:, :H], "b1": b["b1"][:H], "W2": w2,
+                       "b2": b["W2"][:, H] if b2_row else b["b2"],
+                       "bngain": b["bngain"][None, :H], "bnbias": b["bnbias"][None, :H]}
+        (bp, self.params), (bg, self.grads) = views(self.flat), views(self.gflat)
         for k in PARAM_NAMES:
             self.params[k][...] = params[k]
-        p, g = self.params, self.grads
-        # bngain and bnbias as (H,) views in the step, so that ops with the (H,)
-        # batchnorm statistics do not broadcast (1, H) against (H,) (trick "(H,) views")
-        rows = ("bngain", "bnbias")
-        self.step_params = tuple(p[k][0] if k in rows else p[k] for k in PARAM_NAMES)
-        self.step_grads = tuple(g[k][0] if k in rows else g[k] for k in PARAM_NAMES)
-        self.W1T, self.W2T = p["W1"].T, p["W2"].T
-        (V, E), (TE, H) = params["C"].shape, params["W1"].shape
+        # the step works on the whole buffers; bngain and bnbias as (Hp,) arrays, so that
+        # ops with the batchnorm statistics do not broadcast (1, H) against (H,) (trick
+        # "(H,) views")
+        self.step_params = tuple(self.params["b2"] if k == "b2" else bp[k] for k in PARAM_NAMES)
+        self.step_grads = tuple(self.grads["b2"] if k == "b2" else bg[k] for k in PARAM_NAMES)
+        self.W1T = bp["W1"].T                                      # (Hp, T*E)
+        # the (V, Hp) operand of dh = dlogits @ W2rows
+        self.W2rows = bp["W2"] if transposed_w2 else bp["W2"].T
+        self.b2_row = b2_row
         N, T = batch_size, TE // E
         self.batch_size, self.vocab_size = N, V
         self.batch_shape, self.target_shape = (N, T), (N,)        # Xb's and Yb's
@@ -90,7 +102,8 @@ class Workspace:
         self.embcenT = self.embcen.T
         self.dembrows = self.dembcat.reshape(N * T, E)             # one row per character
         self.embmean = _empty(TE, dtype)
-        self.bndiff, self.h, self.dh, self.scratch = (_empty((N, H), dtype) for _ in range(4))
+        self.bndiff, self.h, self.dh, self.scratch = (_empty((N, Hp), dtype) for _ in range(4))
+        self.h_ones = self.h[:, H] if b2_row else None          # the column of ones, (N,)
         # the (N, V) softmax arrays in Fortran order, each the .T view of a (V, N) buffer
         # (trick "F-order logits" in the step); order="C", the plain layout, for the ablation
         if order not in ("C", "F"):
@@ -99,16 +112,16 @@ class Workspace:
         self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
         self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
         # dW2 = h.T @ dlogits, or with W2 transposed dW2.T = dlogits.T @ h, into its buffer
-        self.dW2_product = ((self.counts.T, self.h, g["W2"].T) if transposed_w2 else
-                            (self.h.T, self.counts, g["W2"]))
+        self.dW2_product = ((self.counts.T, self.h, bg["W2"]) if transposed_w2 else
+                            (self.h.T, self.counts, bg["W2"]))
         # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
-        self.logits_product = ((self.h, p["W2"], bufs[0]) if order == "C" else
-                               (self.W2T, self.h.T, bufs[0]))
+        self.logits_product = ((self.h, self.W2rows.T, bufs[0]) if order == "C" else
+                               (self.W2rows, self.h.T, bufs[0]))
         # the flat index of entry (i, y) of an (N, V) array: y * y_stride + row_starts[i]
         self.y_stride = np.array(1 if order == "C" else N, np.intp)
         self.row_starts = _empty(N, np.intp, fill=np.arange(N) * (V if order == "C" else 1))
         # a row repeated down the batch, for ops that would otherwise broadcast it
-        self.tile_embcat, self.tile_hidden = (_empty((N, d), dtype) for d in (TE, H))
+        self.tile_embcat, self.tile_hidden = (_empty((N, d), dtype) for d in (TE, Hp))
         # counts_sum below this means a row of logits far under exp's range: every
         # count that matters is then a normal float, and a subnormal one is off by eps^2
         self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
@@ -125,16 +138,18 @@ class Workspace:
         self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
         # bndiff^2 with a row of ones under it, and var_weights with eps after it: their
         # product is bnvar + eps (trick "eps row")
-        self.squares = _empty((N + 1, H), dtype, fill=1)
+        self.squares = _empty((N + 1, Hp), dtype, fill=1)
         self.squares_rows = self.squares[:N]                                # (N, H) view
         self.var_eps_weights = _empty(N + 1, dtype, fill=np.append(np.full(N, 1 / (N - 1)),
                                                                    BN_EPS))
         # scalar operands as 0-d arrays of the dtype; n_over_lr is set by each step
         self.eps, self.one = np.array(BN_EPS, dtype), np.array(1.0, dtype)
         self.bessel, self.n_over_lr = np.array(1 / (N - 1), dtype), np.array(1.0, dtype)
-        self.bnvar_inv, self.bnscale, self.coef = (_empty(H, dtype) for _ in range(3))
+        self.bnvar_inv, self.bnscale, self.coef = (_empty(Hp, dtype) for _ in range(3))
         # with keep_stats, each step's batch mean and variance of hprebn (for running
-        # statistics: one (T*E, H) product, an add and a copy per step; nothing without it)
-        self.bnmean, self.bnvar, self.keep_stats = _empty(H, dtype), _empty(H, dtype), False
+        # statistics: one (T*E, H) product, an add and a copy per step; nothing without it),
+        # ws.bnmean and ws.bnvar (H,) views of the step's (Hp,) buffers
+        self.bnmean_p, self.bnvar_p = _empty(Hp, dtype), _empty(Hp, dtype)
+        self.bnmean, self.bnvar, self.keep_stats = self.bnmean_p[:H], self.bnvar_p[:H], False
         self.counts_sum, self.losses = _empty(N, dtype), _empty(N, dtype)   # (N,)
         self.counts_sum_col = self.counts_sum[:, None]                      # (N, 1) view

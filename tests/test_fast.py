@@ -107,10 +107,19 @@ def test_workspace_copies_params_into_one_flat_buffer():
         assert np.shares_memory(ws.params[k], ws.flat)
         assert np.shares_memory(ws.grads[k], ws.gflat)
         assert not np.shares_memory(ws.params[k], params[k])
-        # W2 (H, V) is the view of a contiguous (V, H) transpose (trick "W2 transposed")
-        for a in (ws.params[k], ws.grads[k]):
-            assert (a.T if k == "W2" else a).flags.c_contiguous and a.dtype == np.float32
-    assert ws.params["W2"].shape == ws.grads["W2"].shape == (6, 5)
+        assert ws.params[k].shape == ws.grads[k].shape == params[k].shape
+        assert ws.params[k].dtype == ws.grads[k].dtype == np.float32
+    # the step's own buffers are contiguous: W2 as a (V, Hp) transpose with b2 its column
+    # H (tricks "W2 transposed", "b2 row"), W1 (T*E, Hp), the hidden vectors (Hp,)
+    H, Hp = 6, 16
+    assert ws.Hp == Hp
+    for a in ws.step_params[:4] + ws.step_params[5:] + ws.step_grads[:4] + ws.step_grads[5:]:
+        assert a.flags.c_contiguous
+    w2buf = ws.step_params[3]
+    assert w2buf.shape == (5, Hp)
+    np.testing.assert_array_equal(w2buf[:, :H], params["W2"].T)
+    np.testing.assert_array_equal(w2buf[:, H], params["b2"])
+    assert not w2buf[:, H + 1:].any() and not ws.step_params[1][:, H:].any()
     assert ws.flat.dtype == ws.gflat.dtype == np.float32
 
 
@@ -120,9 +129,13 @@ def test_workspace_buffers_start_on_cache_lines():
     for dtype in (np.float32, np.float64):
         params, _, _ = make_case(11, 32, 3, 10, 200, 27, dtype=dtype)
         ws = fast.Workspace(params, 32)
-        arrays = {k: v for k, v in vars(ws).items() if isinstance(v, np.ndarray) and v.ndim}
-        arrays.update({f"params[{k!r}]": ws.params[k] for k in PARAM_NAMES})
-        arrays.update({f"grads[{k!r}]": ws.grads[k] for k in PARAM_NAMES})
+        # but two columns, which the step never reads as arrays: b2 in the W2 buffer and the
+        # ones it meets in h (trick "b2 row"); the step reads the whole buffers
+        arrays = {k: v for k, v in vars(ws).items() if isinstance(v, np.ndarray) and v.ndim
+                  and k != "h_ones"}
+        arrays.update({f"params[{k!r}]": ws.params[k] for k in PARAM_NAMES if k != "b2"})
+        arrays.update({f"grads[{k!r}]": ws.grads[k] for k in PARAM_NAMES if k != "b2"})
+        arrays.update({f"step_params[{i}]": a for i, a in enumerate(ws.step_params) if i != 4})
         assert len(arrays) > 40
         for name, a in arrays.items():
             assert a.ctypes.data % 64 == 0, (name, dtype)
@@ -294,3 +307,31 @@ def test_the_constant_rows_of_the_layout_survive_steps():
     np.testing.assert_array_equal(ws.var_eps_weights[:6], np.float32(1 / 5))
     np.testing.assert_allclose(ws.centring, np.eye(6) - 1 / 6, rtol=1e-7)
     np.testing.assert_allclose(ws.centring @ np.arange(6.0), np.arange(6.0) - 2.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_padding_of_the_b2_row_stays_zero_and_b2_is_what_users_read(dtype):
+    # h is [h, 1, 0...] and W2's buffer [W2.T, b2, 0...]: after many steps the padding of
+    # every buffer is still exactly zero, in params and grads, and b2 trains as b2
+    params, _, _ = make_case(17, 8, 3, 4, 7, 6, dtype=dtype)
+    ws = fast.Workspace(params, 8)
+    layered = {k: v.copy() for k, v in params.items()}
+    rng = np.random.default_rng(18)
+    H = 7
+    for _ in range(20):
+        Xb, Yb = rng.integers(0, 6, (8, 3)), rng.integers(0, 6, 8)
+        assert fast.fast_sgd_step(ws, Xb, Yb, LR)[1] and model.sgd_step(layered, Xb, Yb, LR)[1]
+        for bufs in (ws.step_params, ws.step_grads):
+            C, W1, b1, W2, b2, bngain, bnbias = bufs
+            assert not W1[:, H:].any() and not W2[:, H + 1:].any()
+            for v in (b1, bngain, bnbias):
+                assert not v[H:].any()
+        np.testing.assert_array_equal(ws.h[:, H], 1)
+        assert not ws.h[:, H + 1:].any()
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for k in ("b2", "W2"):
+        np.testing.assert_allclose(ws.params[k], layered[k], rtol=rtol,
+                                   atol=rtol * np.abs(layered[k]).max(), err_msg=k)
+    # a write through the view a user holds is what the step reads
+    ws.params["b2"][...] = 0
+    assert not ws.step_params[3][:, H].any()
