@@ -10,7 +10,7 @@ Each trick below gives the algebra and the reason; what it buys, measured,
 is in benchmarks/RESULTS.md under the trick's name, produced by
 benchmarks/bench_tricks.py --ablation. Tests hold this module equal to
 model.py. Dimension letters: N batch, T block_size, E n_embd, H n_hidden,
-V vocab_size.
+V vocab_size; Hp is the step's hidden width, H + 1 rounded up to 64 bytes.
 """
 
 import math
@@ -63,6 +63,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     With ws.keep_stats, ws.bnmean and ws.bnvar then hold the batch mean and
     Bessel-corrected variance of hprebn (H,), from the parameters before the update.
     """
+    # the step's buffers: the hidden ones Hp wide, W2 as [W2.T, b2] (V, Hp) (trick "b2 row")
     C, W1, b1, W2, b2, bngain, bnbias = ws.step_params
     dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.step_grads
     # the input checks: the shapes by attribute compares, then one dtype-kind compare
@@ -94,7 +95,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # embcen = embcat - its batch mean = (I - 1/N) @ embcat, one (N, N) product instead
     # of a gemv, a tile copy and a subtraction (trick "centring matmul")
     embcen = dot(ws.centring, embcat, ws.embcen)                                 # (N, T*E)
-    bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, H)
+    bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, Hp)
     # bnvar + eps in one gemv: the squares over a row of ones, the weights 1/(n-1) then eps
     # (trick "eps row")
     multiply(bndiff, bndiff, ws.squares_rows)
@@ -105,11 +106,11 @@ def fast_sgd_step(ws, Xb, Yb, lr):
         dot(ws.mean_weights, embcat, ws.embmean)                                 # (T*E,)
         add(dot(ws.embmean, W1, ws.bnmean_p), b1, ws.bnmean_p)                   # (Hp,)
         subtract(bnvar_inv, ws.eps, ws.bnvar_p)
-    reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (H,)
+    reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (Hp,)
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves
     # one (N, H) pass; the backward uses bndiff and bnvar_inv instead
     bnscale = ws.tile_hidden
-    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)                       # (N, H) tile
+    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)                       # (N, Hp) tile
     h = multiply(bndiff, bnscale, ws.h)
     ws.scratch[...] = bnbias
     add(h, ws.scratch, h)
@@ -156,20 +157,20 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # dhpreact = (1 - h^2) * dh, in the dh buffer
     one_minus_h2 = multiply(h, h, ws.scratch)
     subtract(ws.one, one_minus_h2, one_minus_h2)
-    dhpreact = multiply(dh, one_minus_h2, dh)                                    # (N, H)
-    dot(ones, dhpreact, dbnbias)                                                 # (H,)
+    dhpreact = multiply(dh, one_minus_h2, dh)                                    # (N, Hp)
+    dot(ones, dhpreact, dbnbias)                                                 # (Hp,)
     # dbngain = sum(bnraw * dhpreact) with bnraw = bndiff * bnvar_inv
     dot(ones, multiply(bndiff, dhpreact, ws.scratch), dbngain)
-    multiply(dbngain, bnvar_inv, dbngain)                                        # (H,)
+    multiply(dbngain, bnvar_inv, dbngain)                                        # (Hp,)
     # batchnorm backward (exercise 3), its two batch sums taken from dbnbias and dbngain:
     # dhprebn = bnscale * (dhpreact - bnraw * dbngain/(n-1)) - bnscale * dbnbias/n.
     # The last term is the same in every row, so it is left out here: it cancels in dW1
     # against the centred embcen, it is removed from dembcat by subtracting the batch
     # mean of that smaller (N, T*E) array, and db1, the batch sum of dhprebn, is exactly 0
     coef = multiply(dbngain, bnvar_inv, ws.coef)
-    multiply(coef, ws.bessel, coef)                                              # (H,)
+    multiply(coef, ws.bessel, coef)                                              # (Hp,)
     ws.scratch[...] = coef
-    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)                           # (N, H)
+    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)                           # (N, Hp)
     subtract(dhpreact, dhprebn, dhprebn)
     multiply(dhprebn, bnscale, dhprebn)                                          # + a row constant
     dot(ws.embcenT, dhprebn, dW1)                                                # (T*E, H)

@@ -4,7 +4,7 @@
 
 fast.py's step runs in these buffers; its comments name the tricks that
 shaped them. Dimension letters: N batch, T block_size, E n_embd, H n_hidden,
-V vocab_size.
+V vocab_size; Hp the hidden buffers' width, H + 1 rounded up to 64 bytes.
 """
 
 import math
@@ -41,10 +41,12 @@ class Workspace:
     """Preallocated buffers for fast_sgd_step at one batch size N.
 
     The parameters live in one flat buffer (`flat`) and the gradients in
-    another of the same layout (`gflat`); `params` and `grads` are dicts of
-    views into them, in PARAM_NAMES order, so the SGD update and the finite
-    check are one call each. Every scratch buffer is written before it is
-    read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
+    another of the same layout (`gflat`), so the SGD update and the finite
+    check are one call each; `params` and `grads` are dicts of views into
+    them with the lecture's shapes (W2 (H, V) a view of its (V, Hp) buffer,
+    b2 that buffer's column H), and step_params/step_grads the buffers the
+    step reads. Every scratch buffer is written before it is read, so a step
+    depends only on (params, Xb, Yb, lr): nothing carries over.
     """
 
     def __init__(self, params, batch_size, order="F", transposed_w2=True, b2_row=True):
