@@ -134,9 +134,6 @@ class Workspace:
         self.picks, self.ones_flat = _empty(N, np.intp), _empty(self.gflat.size, dtype, fill=1)
         # batch means and the Bessel-corrected variance as matrix-vector products
         self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
-        # centring @ x = x - x.mean(0), one product (trick "centring matmul")
-        self.centring = _empty((N, N), dtype, fill=np.eye(N) - 1 / N)
-        self.dembraw = _empty((N, TE), dtype)
         self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
         # bndiff^2 with a row of ones under it, and var_weights with eps after it: their
         # product is bnvar + eps (trick "eps row")
