@@ -113,6 +113,7 @@ ABLATIONS = [
     ("[tiles] rows broadcast by the ufuncs, not tiled", _TILES),
     ("[local calls] np.f(..., out=b), not local f(..., b)", "keyword"),
     ("[no Python floats] Python floats as operands", [
+        ("add(bnvar_inv, ws.eps, bnvar_inv)", "add(bnvar_inv, BN_EPS, bnvar_inv)"),
         ("reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)", "bnvar_inv **= -0.5"),
         ("subtract(ws.one, one_minus_h2", "subtract(1.0, one_minus_h2"),
         ("multiply(coef, ws.bessel, coef)", "multiply(coef, 1 / (n - 1), coef)"),
@@ -134,13 +135,6 @@ ABLATIONS = [
     ("[take method] a new array C[Xb], not a take into a buffer", [
         ("    C.take(Xb, 0, ws.emb)" + " " * 56 + "# (N, T, E)\n    embcat = ws.embcat",
          "    embcat = C[Xb].reshape(n, -1)")]),
-    ("[eps row] bnvar by a gemv, then + eps", [
-        ("    multiply(bndiff, bndiff, ws.squares_rows)\n"
-         "    bnvar_inv = dot(ws.var_eps_weights, ws.squares, ws.bnvar_inv)",
-         "    bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), "
-         "ws.bnvar_inv)"),
-        ("        subtract(bnvar_inv, ws.eps, ws.bnvar_p)\n",
-         "        ws.bnvar_p[...] = bnvar_inv\n    add(bnvar_inv, ws.eps, bnvar_inv)\n")]),
     ("[target check] no range check of Xb and Yb", [
         ('    check_targets(Xb, ws.vocab_size, "character")\n', ""),
         ("    check_targets(Yb, ws.vocab_size)\n", "")]),

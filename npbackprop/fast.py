@@ -97,14 +97,14 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)
     embcen = subtract(embcat, ws.tile_embcat, ws.embcen)                         # (N, T*E)
     bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, Hp)
-    # bnvar + eps in one gemv: the squares over a row of ones, the weights 1/(n-1) then eps
-    # (trick "eps row")
-    multiply(bndiff, bndiff, ws.squares_rows)
-    bnvar_inv = dot(ws.var_eps_weights, ws.squares, ws.bnvar_inv)                # bnvar + eps
+    bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), ws.bnvar_inv)  # bnvar
     if ws.keep_stats:
         # for part 3's running statistics: the batch mean of hprebn = embcat @ W1 + b1, and bnvar
         add(dot(ws.embmean, W1, ws.bnmean_p), b1, ws.bnmean_p)                   # (Hp,)
-        subtract(bnvar_inv, ws.eps, ws.bnvar_p)
+        ws.bnvar_p[...] = bnvar_inv
+    # (bnvar + eps from one gemv, with a row of ones under the squares and eps after the
+    # weights, measured no faster in the step)
+    add(bnvar_inv, ws.eps, bnvar_inv)
     reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (Hp,)
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves
     # one (N, H) pass; the backward uses bndiff and bnvar_inv instead

@@ -135,12 +135,6 @@ class Workspace:
         # batch means and the Bessel-corrected variance as matrix-vector products
         self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
         self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
-        # bndiff^2 with a row of ones under it, and var_weights with eps after it: their
-        # product is bnvar + eps (trick "eps row")
-        self.squares = _empty((N + 1, Hp), dtype, fill=1)
-        self.squares_rows = self.squares[:N]                                # (N, H) view
-        self.var_eps_weights = _empty(N + 1, dtype, fill=np.append(np.full(N, 1 / (N - 1)),
-                                                                   BN_EPS))
         # scalar operands as 0-d arrays of the dtype; n_over_lr is set by each step
         self.eps, self.one = np.array(BN_EPS, dtype), np.array(1.0, dtype)
         self.bessel, self.n_over_lr = np.array(1 / (N - 1), dtype), np.array(1.0, dtype)

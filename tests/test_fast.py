@@ -294,19 +294,6 @@ def test_workspace_takes_only_float32_or_float64(dtype):
         fast.Workspace({k: v.astype(dtype) for k, v in params.items()}, 5)
 
 
-def test_the_constant_rows_of_the_layout_survive_steps():
-    # the eps row (ones under the squares, eps after the weights) is read by every step
-    # and written by none
-    params, _, _ = make_case(15, 6, 3, 4, 5, 7, dtype=np.float32)
-    ws = fast.Workspace(params, 6)
-    rng = np.random.default_rng(16)
-    for _ in range(3):
-        assert fast.fast_sgd_step(ws, rng.integers(0, 7, (6, 3)), rng.integers(0, 7, 6), LR)[1]
-    np.testing.assert_array_equal(ws.squares[6], 1)
-    assert ws.var_eps_weights[6] == np.float32(1e-5)
-    np.testing.assert_array_equal(ws.var_eps_weights[:6], np.float32(1 / 5))
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_padding_of_the_b2_row_stays_zero_and_b2_is_what_users_read(dtype):
     # h is [h, 1, 0...] and W2's buffer [W2.T, b2, 0...]: after many steps the padding of
