@@ -56,7 +56,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
 
     Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size;
     lr a float. Before anything changes, a character out of range in Xb or Yb
-    raises IndexError, an array of floats TypeError, a wrong shape ValueError.
+    raises IndexError, an array of floats TypeError, a wrong shape ValueError
+    (unless ws.check_batches is False: batches from a split checked once).
     Updates ws.params in place unless the loss or a gradient is not finite, and
     returns (loss as a float, finite). ws.grads then holds lr times the gradients;
     db1 is exactly 0 (sgd_step's is rounding noise).
@@ -67,12 +68,14 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     C, W1, b1, W2, b2, bngain, bnbias = ws.step_params
     dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.step_grads
     # the input checks: the shapes by attribute compares, then one dtype-kind compare
-    # and one argmax for each array (trick "input checks")
-    if Xb.shape != ws.batch_shape or Yb.shape != ws.target_shape:
-        check_shapes(Xb, Yb, *ws.batch_shape)
-    # a character or target out of range raises here, before anything changes
-    check_targets(Xb, ws.vocab_size, "character")
-    check_targets(Yb, ws.vocab_size)
+    # and one argmax for each array (trick "input checks"); a character or target out of
+    # range raises here, before anything changes. The trainer checks its split once
+    # instead, and its workspace skips them (trick "split checked once")
+    if ws.check_batches:
+        if Xb.shape != ws.batch_shape or Yb.shape != ws.target_shape:
+            check_shapes(Xb, Yb, *ws.batch_shape)
+        check_targets(Xb, ws.vocab_size, "character")
+        check_targets(Yb, ws.vocab_size)
     n = ws.batch_size
     # numpy's functions as locals, and each call's output buffer as its last
     # positional argument rather than out= (trick "local calls")

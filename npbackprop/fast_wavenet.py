@@ -48,7 +48,8 @@ class Workspace(_ReadableWorkspace):
     """The state in one flat array (params first, then running statistics), the gradients
     in `gflat` laid out as the params, and the stage structure of the network."""
 
-    def __init__(self, state, vocab_size, n_embd, n_hidden, block_size, momentum=0.1):
+    def __init__(self, state, vocab_size, n_embd, n_hidden, block_size, momentum=0.1,
+                 check_batches=True):
         dtypes = {v.dtype for v in state.values()}
         if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
             raise TypeError("the state must be all float32 or all float64, got "
@@ -71,6 +72,8 @@ class Workspace(_ReadableWorkspace):
         self.E, self.V, self.H, self.T, self.momentum = (n_embd, vocab_size, n_hidden,
                                                          block_size, momentum)
         self.buffers = {}                                          # Buffers by batch size
+        # False: the step skips its checks of each batch (a split checked once)
+        self.check_batches = check_batches
         self.ones_flat = _ones(self.n_params, self.flat.dtype)
         self.eps, self.one = np.array(BN_EPS, self.flat.dtype), np.array(1.0, self.flat.dtype)
         # the batch statistics laid out as the running ones (after the params in flat)
@@ -171,14 +174,17 @@ def fast_sgd_step(ws, Xb, Yb, lr):
 
     Inputs: Xb int (N, T), Yb int (N,), lr; N at least 2. Returns (loss as a float,
     finite). Before anything changes, a character or target out of range raises
-    IndexError, an array of floats TypeError, a wrong shape ValueError.
+    IndexError, an array of floats TypeError, a wrong shape ValueError (unless
+    ws.check_batches is False: batches from a split checked once).
     """
     p, g, E, V = ws.params, ws.grads, ws.E, ws.V
-    if Xb.ndim != 2 or Xb.shape[1] != ws.T or Yb.shape != Xb.shape[:1]:
-        check_shapes(Xb, Yb, None, ws.T)
-    # before the forward: a gather wraps -1 to row V-1, the flat pick reads another row
-    check_targets(Xb, V, "character")
-    check_targets(Yb, V)
+    # before the forward: a gather wraps -1 to row V-1, the flat pick reads another row.
+    # A trainer that checked its split once skips these (ws.check_batches False)
+    if ws.check_batches:
+        if Xb.ndim != 2 or Xb.shape[1] != ws.T or Yb.shape != Xb.shape[:1]:
+            check_shapes(Xb, Yb, None, ws.T)
+        check_targets(Xb, V, "character")
+        check_targets(Yb, V)
     N = Xb.shape[0]
     b = ws.buffers.get(N)
     if b is None:

@@ -46,10 +46,14 @@ class Workspace:
     them with the lecture's shapes (W2 (H, V) a view of its (V, Hp) buffer,
     b2 that buffer's column H), and step_params/step_grads the buffers the
     step reads. Every scratch buffer is written before it is read, so a step
-    depends only on (params, Xb, Yb, lr): nothing carries over.
+    depends only on (params, Xb, Yb, lr): nothing carries over. check_batches
+    False skips the step's checks of each batch's shape, dtype and range, for a
+    caller whose batches come from a split checked once (the trainer's:
+    batches.check_split).
     """
 
-    def __init__(self, params, batch_size, order="F", transposed_w2=True, b2_row=True):
+    def __init__(self, params, batch_size, order="F", transposed_w2=True, b2_row=True,
+                 check_batches=True):
         dtype = params["C"].dtype
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"the parameters must be float32 or float64, got {dtype}")
@@ -98,6 +102,7 @@ class Workspace:
         N, T = batch_size, TE // E
         self.batch_size, self.vocab_size = N, V
         self.batch_shape, self.target_shape = (N, T), (N,)        # Xb's and Yb's
+        self.check_batches = check_batches
         self.emb = _empty((N, T, E), dtype)
         self.embcat = self.emb.reshape(N, TE)                       # a view of emb
         self.embcen, self.dembcat = _empty((N, TE), dtype), _empty((N, TE), dtype)

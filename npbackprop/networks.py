@@ -45,17 +45,20 @@ def init_running(cfg, params):
     return np.zeros_like(gain), np.ones_like(gain)
 
 
-def workspace(cfg, params, vocab_size, running=None):
+def workspace(cfg, params, vocab_size, running=None, check_batches=True):
     """The training buffers: fast.py's for mlp, fast_wavenet's, else nets.Workspace.
 
     running: the mlp's (bnmean, bnvar) buffers, which the step updates in place.
+    check_batches False: the fast steps skip their per-batch input checks (for
+    batches drawn from a split that batches.check_split passed).
     """
     if cfg.model == "mlp":
-        ws = fast.Workspace(params, cfg.batch_size)
+        ws = fast.Workspace(params, cfg.batch_size, check_batches=check_batches)
         ws.running, ws.keep_stats = running, running is not None
         return ws
     if cfg.model == "wavenet":
-        return fast_wavenet.Workspace(params, *_sizes(cfg, vocab_size))
+        return fast_wavenet.Workspace(params, *_sizes(cfg, vocab_size),
+                                      check_batches=check_batches)
     return nets.Workspace(cfg.model, params, *_sizes(cfg, vocab_size))
 
 

@@ -320,3 +320,19 @@ def test_the_padding_of_the_b2_row_stays_zero_and_b2_is_what_users_read(dtype):
     # a write through the view a user holds is what the step reads
     ws.params["b2"][...] = 0
     assert not ws.step_params[3][:, H].any()
+
+
+def test_a_workspace_that_skips_the_batch_checks_takes_the_same_steps():
+    # the trainer's (its split checked once): the same numbers over many steps, while the
+    # default workspace still refuses a bad batch
+    params, _, _ = make_case(3, 6, 3, 4, 5, 7, dtype=np.float32)
+    checked, unchecked = fast.Workspace(params, 6), fast.Workspace(params, 6, check_batches=False)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        Xb, Yb = rng.integers(0, 7, (6, 3)), rng.integers(0, 7, 6)
+        assert fast.fast_sgd_step(checked, Xb, Yb, LR) == fast.fast_sgd_step(unchecked, Xb, Yb,
+                                                                               LR)
+        np.testing.assert_array_equal(checked.flat, unchecked.flat)
+    Xb[0, 0] = -1
+    with pytest.raises(IndexError, match="character -1 is out of range"):
+        fast.fast_sgd_step(checked, Xb, Yb, LR)

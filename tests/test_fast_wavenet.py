@@ -158,3 +158,21 @@ def test_workspace_takes_only_float32_or_float64(dtype):
     mixed = dict(state, **{k: v.astype(np.float32) for k, v in list(state.items())[:1]})
     with pytest.raises(TypeError, match="got float32, float64"):
         fast_wavenet.Workspace(mixed, 5, 2, 3, 4)
+
+
+def test_a_workspace_that_skips_the_batch_checks_takes_the_same_steps():
+    # the trainer's (its split checked once); the default one still refuses a bad batch
+    V, E, H, T = 5, 2, 3, 4
+    state = nets.init_state("wavenet", V, E, H, T, rng=np.random.default_rng(2),
+                            dtype=np.float64)
+    checked = fast_wavenet.Workspace(state, V, E, H, T)
+    unchecked = fast_wavenet.Workspace(state, V, E, H, T, check_batches=False)
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        Xb, Yb = rng.integers(0, V, (6, T)), rng.integers(0, V, 6)
+        assert (fast_wavenet.fast_sgd_step(checked, Xb, Yb, 0.1)
+                == fast_wavenet.fast_sgd_step(unchecked, Xb, Yb, 0.1))
+        np.testing.assert_array_equal(checked.flat, unchecked.flat)
+    Yb[0] = V
+    with pytest.raises(IndexError, match="target 5 is out of range"):
+        fast_wavenet.fast_sgd_step(checked, Xb, Yb, 0.1)

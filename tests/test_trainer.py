@@ -1,5 +1,6 @@
 """The trainer through its Python API: schedule, outputs, calibration, resume, divergence."""
 
+import dataclasses
 import json
 import os
 
@@ -325,6 +326,44 @@ def test_non_finite_parameters_are_never_checkpointed(tmp_path, dataset, monkeyp
 def test_strict_json_never_writes_nan(tmp_path):
     checkpoint.save_json(tmp_path / "m.json", {"val_loss": float("nan"), "x": [float("inf"), 1]})
     assert json.loads((tmp_path / "m.json").read_text()) == {"val_loss": None, "x": [None, 1]}
+
+
+# -----------------------------------------------------------------------------
+# the training split, checked once before any step (the steps then skip their batch checks)
+
+def _with_bad_split(dataset, where="Xtr", value=-1):
+    bad = getattr(dataset, where).copy()
+    bad[5] = value
+    return dataclasses.replace(dataset, **{where: bad})
+
+
+@pytest.mark.parametrize("where, value, message", [
+    ("Xtr", -1, r"training split's contexts hold -1 \(row 5\), outside the vocabulary's"),
+    ("Ytr", 27, r"training split's targets hold 27 \(row 5\), outside the vocabulary's")])
+def test_a_split_out_of_range_is_refused_before_any_step(dataset, monkeypatch, where, value,
+                                                         message):
+    calls, real = [], fast.fast_sgd_step
+    monkeypatch.setattr(fast, "fast_sgd_step", lambda *a: calls.append(1) or real(*a))
+    with pytest.raises(NpbackpropError, match=message):
+        train.train(train.Config(max_steps=5, **SMALL), _with_bad_split(dataset, where, value))
+    assert calls == []
+    train.train(train.Config(max_steps=5, **SMALL), dataset)      # the good split trains
+    assert len(calls) == 5
+
+
+def test_a_bad_split_leaves_a_run_folder_as_it_was(tmp_path, dataset):
+    run(tmp_path, dataset, 30)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    bad = _with_bad_split(dataset)
+    for kw in (dict(force=True), dict(resume=True)):
+        with pytest.raises(NpbackpropError, match="contexts hold -1"):
+            run(tmp_path, bad, 60, **kw)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_split_of_another_block_size_is_refused(dataset, names_file):
+    with pytest.raises(NpbackpropError, match=r"shape \(M, 4\).*run's block_size"):
+        train.train(train.Config(max_steps=5, block_size=4, **SMALL), dataset)
 
 
 # -----------------------------------------------------------------------------
