@@ -52,7 +52,7 @@ class Workspace:
     batches.check_split).
     """
 
-    def __init__(self, params, batch_size, order="F", transposed_w2=True, b2_row=True,
+    def __init__(self, params, batch_size, transposed_w2=True, b2_row=True,
                  check_batches=True):
         dtype = params["C"].dtype
         if dtype not in (np.float32, np.float64):
@@ -111,22 +111,15 @@ class Workspace:
         self.embmean = _empty(TE, dtype)
         self.bndiff, self.h, self.dh, self.scratch = (_empty((N, Hp), dtype) for _ in range(4))
         self.h_ones = self.h[:, H] if b2_row else None          # the column of ones, (N,)
-        # the (N, V) softmax arrays in Fortran order, each the .T view of a (V, N) buffer
-        # (trick "F-order logits" in the step); order="C", the plain layout, for the ablation
-        if order not in ("C", "F"):
-            raise ValueError(f"order must be 'C' or 'F', got {order!r}")
-        bufs = [_empty((N, V) if order == "C" else (V, N), dtype) for _ in range(3)]
-        self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
-        self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
+        self.logits, self.counts, self.tile_vocab = (_empty((N, V), dtype) for _ in range(3))
+        self.logits_flat, self.counts_flat = self.logits.reshape(-1), self.counts.reshape(-1)
+        # logits = h @ W2b2 (Hp, V), [W2; b2] (a view of W2's buffer when transposed)
+        self.W2b2 = self.W2rows.T
         # dW2 = h.T @ dlogits, or with W2 transposed dW2.T = dlogits.T @ h, into its buffer
         self.dW2_product = ((self.counts.T, self.h, bg["W2"]) if transposed_w2 else
                             (self.h.T, self.counts, bg["W2"]))
-        # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
-        self.logits_product = ((self.h, self.W2rows.T, bufs[0]) if order == "C" else
-                               (self.W2rows, self.h.T, bufs[0]))
-        # the flat index of entry (i, y) of an (N, V) array: y * y_stride + row_starts[i]
-        self.y_stride = np.array(1 if order == "C" else N, np.intp)
-        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * (V if order == "C" else 1))
+        # the flat index of entry (i, y) of an (N, V) array: y + row_starts[i]
+        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * V)
         # a row repeated down the batch, for ops that would otherwise broadcast it
         self.tile_embcat, self.tile_hidden = (_empty((N, d), dtype) for d in (TE, Hp))
         # counts_sum below this means a row of logits far under exp's range: every
