@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from npbackprop import batches, checkpoint, data, fast, folder, model
+from npbackprop import batches, checkpoint, data, fast, folder, model, networks
 from npbackprop import run as run_module
 from npbackprop import trainer as train
 from npbackprop.names import PARAM_NAMES
@@ -574,3 +574,16 @@ def test_bad_bn_stats_are_refused_naming_the_field(given, words):
     with pytest.raises(train.ConfigError, match=words) as err:
         train.validate(train.Config(**given))
     assert err.value.field == "bn_stats"
+
+
+def test_the_mlp_evaluates_a_split_in_chunks_to_the_same_loss(real_dataset):
+    # networks.EVAL_CHUNK rows at a time (182,625 train rows: 45 chunks), as one pass would
+    params = model.init_params(real_dataset.vocab_size, 10, 200, 3,
+                               rng=np.random.default_rng(0), dtype=np.float64)
+    bnmean, bnvar = fast.calibrate(params, real_dataset.Xtr)
+    cfg = train.Config()
+    X, Y = real_dataset.Xtr, real_dataset.Ytr
+    assert len(X) > 40 * networks.EVAL_CHUNK
+    whole = model.split_loss(params, bnmean, bnvar, X, Y, chunk=len(X))
+    assert networks.split_loss(cfg, params, bnmean, bnvar, X, Y) == pytest.approx(whole,
+                                                                                   rel=1e-12)
