@@ -8,11 +8,10 @@ drawn beforehand (the step alone, as train runs it: on a workspace that
 skips the per-batch checks, the split checked once) and (b) trainer.train
 of a `steps`-step run in memory (drawing the minibatches, the step, the
 checks, the loss history; no checkpoints, since an in-memory run writes
-none). Same network,
-batch size and learning rate. Two clocks: wall, train's own loop clock
-(metrics["seconds"]) against perf_counter; and CPU, this thread's CPU time
-(time.thread_time), train's taken as train(steps) - train(0 steps) so that
-init, calibration and evaluation cancel. CPU time does not count the time
+none). Same network, batch size and learning rate. Two clocks: wall,
+train's own loop clock (metrics["seconds"]) against perf_counter; and CPU,
+this thread's CPU time (time.thread_time), train's taken as train(steps) -
+train(0 steps) so that init, calibration and evaluation cancel. CPU time does not count the time
 the thread waits for a core, so it is the steadier on a shared machine.
 The overhead is the median over rounds of (b / a - 1). Nothing here prints.
 """
