@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from npbackprop import data, datafile, fast, model  # noqa: E402
+from npbackprop import data, datafile, fast, fast_workspace, model  # noqa: E402
 from npbackprop.bench import harness  # noqa: E402
+from npbackprop.layers import BN_EPS  # noqa: E402
 from npbackprop.names import PARAM_NAMES  # noqa: E402
 
 N, T, E, H, V = 32, 3, 10, 200, 27
@@ -87,8 +88,6 @@ _TILES = [
     ("    bnscale = ws.tile_hidden\n    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)",
      "    bnscale = multiply(bngain, bnvar_inv, ws.bnscale)"),
     ("    ws.scratch[...] = bnbias\n    add(h, ws.scratch, h)", "    add(h, bnbias, h)"),
-    ("    ws.tile_vocab[...] = b2\n    add(logits, ws.tile_vocab, logits)",
-     "    add(logits, b2, logits)"),
     ("    ws.tile_vocab[...] = ws.counts_sum_col\n    dlogits = divide(counts, ws.tile_vocab, "
      "counts)", "    dlogits = divide(counts, ws.counts_sum_col, counts)"),
     ("    ws.scratch[...] = coef\n    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)",
@@ -97,9 +96,19 @@ _TILES = [
      "    subtract(dembcat, ws.tile_embcat, dembcat)",
      "    subtract(dembcat, dot(ws.mean_weights, dembcat, ws.embmean), dembcat)"),
 ]
+# the step with b2 apart from the W2 buffer, as before the b2 row
+_B2_APART = [
+    ("    ws.h_ones[...] = ws.one", ""),
+    ("    logits = dot(h, ws.W2b2, ws.logits)" + " " * 42 + "# (N, V)\n",
+     "    logits = dot(h, ws.W2b2, ws.logits)\n    ws.tile_vocab[...] = b2\n"
+     "    add(logits, ws.tile_vocab, logits)\n"),
+    ("    dot(*ws.dW2_product)\n", "    dot(*ws.dW2_product)\n    dot(ones, dlogits, db2)\n")]
 ABLATIONS = [
     ("[aligned buffers] where numpy puts them, not on 64 bytes", "unaligned"),
-    ("[F-order logits] logits, counts, dlogits C-ordered", "c-order"),
+    ("[W2 transposed] W2 kept (H, V), as given (and b2 apart)",
+     {"workspace": {"transposed_w2": False}, "edits": _B2_APART}),
+    ("[b2 row] b2 added by a tile, db2 by a gemv", {"workspace": {"b2_row": False},
+                                                    "edits": _B2_APART}),
     ("[tiles] rows broadcast by the ufuncs, not tiled", _TILES),
     ("[local calls] np.f(..., out=b), not local f(..., b)", "keyword"),
     ("[no Python floats] Python floats as operands", [
@@ -121,9 +130,16 @@ ABLATIONS = [
         ("dot(ws.onehotT, ws.dembrows, dC)", "dot(ws.onehotVN, ws.dembrows, dC)")]),
     ("[(H,) views] dbngain as a (1, H) view", [
         ("multiply(dbngain, bnvar_inv, dbngain)",
-         "multiply(ws.grads['bngain'], bnvar_inv, ws.grads['bngain'])")]),
-    ("[target check] no range check of the targets", [
-        ("    check_targets(Yb, ws.vocab_size)\n", "")]),
+         "multiply(dbngain[None], bnvar_inv, dbngain[None])")]),
+    ("[take method] a new array C[Xb], not a take into a buffer", [
+        ("    C.take(Xb, 0, ws.emb)" + " " * 56 + "# (N, T, E)\n    embcat = ws.embcat",
+         "    embcat = C[Xb].reshape(n, -1)")]),
+    ("[target check] no range check of Xb and Yb", [
+        ('        check_targets(Xb, ws.vocab_size, "character")\n', ""),
+        ("        check_targets(Yb, ws.vocab_size)\n", "")]),
+    # what the trainer runs (its split checked once): the same step on a workspace made
+    # with check_batches=False
+    ("[split checked once] no shape, dtype or range check", "unchecked"),
 ]
 # numpy functions fast_sgd_step binds to locals, and how many inputs each takes
 _FUNCS = {"dot": 2, "multiply": 2, "add": 2, "subtract": 2, "divide": 2,
@@ -209,10 +225,14 @@ def _to_keywords(src):
 
 
 def step_variant(edits):
-    """fast_sgd_step compiled from its source with `edits` applied (or "keyword")."""
+    """fast_sgd_step compiled from its source with `edits` applied (or "keyword"); for a
+    WORKSPACES key, unedited but compiled alike, so that it times as the reference does."""
     src = textwrap.dedent(inspect.getsource(fast.fast_sgd_step))
-    if edits in ("unaligned", "c-order"):   # the same step on another Workspace
-        return fast.fast_sgd_step
+    if isinstance(edits, str) and edits != "keyword":
+        # the same step on another Workspace (WORKSPACES), compiled as the reference is
+        edits = []
+    if isinstance(edits, dict):  # another Workspace, and the step edited to match it
+        edits = edits["edits"]
     if edits == "keyword":
         # without comments (they quote calls) and without the line binding the locals
         src = re.sub(r"\s*#.*", "", src)
@@ -223,7 +243,7 @@ def step_variant(edits):
                 raise SystemExit(f"bench_tricks.py: the ablation text {new!r} is no longer in "
                                  "fast_sgd_step; update ABLATIONS to match the step")
             src = src.replace(new, old)
-    namespace = dict(vars(fast))
+    namespace = dict(vars(fast), BN_EPS=BN_EPS)
     exec(compile(src, "<fast_sgd_step variant>", "exec"), namespace)
     return namespace["fast_sgd_step"]
 
@@ -233,24 +253,35 @@ def _numpy_empty(shape, dtype, fill=None):
     return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
 
 
+# the ablations that are the same step on a Workspace made otherwise
+WORKSPACES = {"unaligned": {}, "unchecked": {"check_batches": False}}
+
+
+def workspace_for(edits, params, n):
+    """The Workspace a variant runs on, with the buffers the old one-hot needs."""
+    if edits == "unaligned":
+        with mock.patch.object(fast_workspace, "_empty", _numpy_empty):
+            ws = fast.Workspace(params, n)
+    else:
+        kwargs = (WORKSPACES.get(edits, {}) if isinstance(edits, str) else
+                  edits["workspace"] if isinstance(edits, dict) else {})
+        ws = fast.Workspace(params, n, **kwargs)
+    V, T = params["C"].shape[0], params["W1"].shape[0] // params["C"].shape[1]
+    ws.onehotVN, ws.positions = np.empty((V, n * T), params["C"].dtype), np.arange(n * T)
+    return ws
+
+
 def ablation(dataset, rounds, steps):
     """{what: median us/step}, the real step first, every variant on the same batches."""
     params = model.init_params(dataset.vocab_size, E, H, T, rng=np.random.default_rng(0),
                                dtype=np.float32)
     batches = harness.make_batches(dataset, N, steps)
-    steps_by_name = {"fast_sgd_step as it is": fast.fast_sgd_step}
+    # the step as it is compiled from its source like the variants: the module's own function
+    # measured 0.5-1% slower than the same source exec'd here, which would favour every variant
+    steps_by_name = {"fast_sgd_step as it is": step_variant([])}
     steps_by_name.update({what: step_variant(edits) for what, edits in ABLATIONS})
-    workspaces = {}
-    for name in steps_by_name:
-        if dict(ABLATIONS).get(name) == "unaligned":
-            with mock.patch.object(fast, "_empty", _numpy_empty):
-                ws = workspaces[name] = fast.Workspace(params, N)
-        elif dict(ABLATIONS).get(name) == "c-order":
-            ws = workspaces[name] = fast.Workspace(params, N, order="C")
-        else:
-            ws = workspaces[name] = fast.Workspace(params, N)
-        # the buffers the old one-hot needs
-        ws.onehotVN, ws.positions = np.empty((V, N * T), np.float32), np.arange(N * T)
+    workspaces = {name: workspace_for(dict(ABLATIONS).get(name), params, N)
+                  for name in steps_by_name}
     times = {name: [] for name in steps_by_name}
     for r in range(rounds + 1):
         for name, step in steps_by_name.items():

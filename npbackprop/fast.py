@@ -10,145 +10,73 @@ Each trick below gives the algebra and the reason; what it buys, measured,
 is in benchmarks/RESULTS.md under the trick's name, produced by
 benchmarks/bench_tricks.py --ablation. Tests hold this module equal to
 model.py. Dimension letters: N batch, T block_size, E n_embd, H n_hidden,
-V vocab_size.
+V vocab_size; Hp is the step's hidden width, H + 1 rounded up to 64 bytes.
 """
 
 import math
 
 import numpy as np
 
-from npbackprop.layers import BN_EPS
-from npbackprop.names import PARAM_NAMES
+from npbackprop.fast_workspace import Workspace, _empty  # noqa: F401 (fast.Workspace, fast._empty)
+
+_INT64, _UINT64 = np.dtype(np.int64), np.dtype(np.uint64)
 
 
-def _aligned(size, align=16):
-    """size rounded up to a multiple of align elements (64 bytes in float32)."""
-    return -(-size // align) * align
-
-
-def _empty(shape, dtype, fill=None, align=64):
-    """np.empty(shape, dtype) (or np.full with fill) starting on a 64-byte boundary.
-
-    numpy's own arrays start on a 16-byte one, wherever malloc puts them; with
-    every buffer on a cache line, no 32-byte AVX2 load straddles two lines
-    (trick "aligned buffers").
-    """
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(np.atleast_1d(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + align, np.uint8)
-    start = -raw.ctypes.data % align
-    out = raw[start:start + nbytes].view(dtype).reshape(shape)
-    if fill is not None:
-        out[...] = fill
-    return out
-
-
-class Workspace:
-    """Preallocated buffers for fast_sgd_step at one batch size N.
-
-    The parameters live in one flat buffer (`flat`) and the gradients in
-    another of the same layout (`gflat`); `params` and `grads` are dicts of
-    views into them, in PARAM_NAMES order, so the SGD update and the finite
-    check are one call each. Every scratch buffer is written before it is
-    read, so a step depends only on (params, Xb, Yb, lr): nothing carries over.
-    """
-
-    def __init__(self, params, batch_size, order="F"):
-        dtype = params["C"].dtype
-        if any(params[k].dtype != dtype for k in PARAM_NAMES):
-            raise ValueError("all parameters must share one dtype")
-        if batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2 (batchnorm's variance divides "
-                             f"by N - 1), got {batch_size}")
-        # each view starts on a 64-byte boundary
-        offsets = np.cumsum([0] + [_aligned(params[k].size) for k in PARAM_NAMES])
-        self.flat, self.gflat = (_empty(offsets[-1], dtype, fill=0) for _ in range(2))
-
-        def views(buf):
-            return {k: buf[o:o + params[k].size].reshape(params[k].shape)
-                    for k, o in zip(PARAM_NAMES, offsets)}
-        self.params, self.grads = views(self.flat), views(self.gflat)
-        for k in PARAM_NAMES:
-            self.params[k][...] = params[k]
-        p, g = self.params, self.grads
-        # bngain and bnbias as (H,) views in the step, so that ops with the (H,)
-        # batchnorm statistics do not broadcast (1, H) against (H,) (trick "(H,) views")
-        rows = ("bngain", "bnbias")
-        self.step_params = tuple(p[k][0] if k in rows else p[k] for k in PARAM_NAMES)
-        self.step_grads = tuple(g[k][0] if k in rows else g[k] for k in PARAM_NAMES)
-        self.W1T, self.W2T = p["W1"].T, p["W2"].T
-        (V, E), (TE, H) = params["C"].shape, params["W1"].shape
-        N, T = batch_size, TE // E
-        self.batch_size, self.vocab_size = N, V
-        self.emb = _empty((N, T, E), dtype)
-        self.embcat = self.emb.reshape(N, TE)                       # a view of emb
-        self.embcen, self.dembcat = _empty((N, TE), dtype), _empty((N, TE), dtype)
-        self.embcenT = self.embcen.T
-        self.dembrows = self.dembcat.reshape(N * T, E)             # one row per character
-        self.embmean = _empty(TE, dtype)
-        self.bndiff, self.h, self.dh, self.scratch = (_empty((N, H), dtype) for _ in range(4))
-        # the (N, V) softmax arrays in Fortran order, each the .T view of a (V, N) buffer
-        # (trick "F-order logits" in the step); order="C", the plain layout, for the ablation
-        if order not in ("C", "F"):
-            raise ValueError(f"order must be 'C' or 'F', got {order!r}")
-        bufs = [_empty((N, V) if order == "C" else (V, N), dtype) for _ in range(3)]
-        self.logits, self.counts, self.tile_vocab = (b if order == "C" else b.T for b in bufs)
-        self.logits_flat, self.counts_flat = bufs[0].reshape(-1), bufs[1].reshape(-1)
-        # logits = h @ W2, or in F order logits.T = W2.T @ h.T, into the first buffer
-        self.logits_product = ((self.h, p["W2"], bufs[0]) if order == "C" else
-                               (self.W2T, self.h.T, bufs[0]))
-        # the flat index of entry (i, y) of an (N, V) array: y * y_stride + row_starts[i]
-        self.y_stride = np.array(1 if order == "C" else N, np.intp)
-        self.row_starts = _empty(N, np.intp, fill=np.arange(N) * (V if order == "C" else 1))
-        # a row repeated down the batch, for ops that would otherwise broadcast it
-        self.tile_embcat, self.tile_hidden = (_empty((N, d), dtype) for d in (TE, H))
-        # counts_sum below this means a row of logits far under exp's range: every
-        # count that matters is then a normal float, and a subnormal one is off by eps^2
-        self.tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
-        self.eye = _empty((V, V), dtype, fill=np.eye(V))   # the one-hot's rows, by lookup
-        self.onehot = _empty((N, T, V), dtype)
-        self.onehotT = self.onehot.reshape(N * T, V).T             # (V, N*T), a view
-        self.ones_batch, self.ones_vocab = _empty(N, dtype, fill=1), _empty(V, dtype, fill=1)
-        self.picks, self.ones_flat = _empty(N, np.intp), _empty(self.gflat.size, dtype, fill=1)
-        # batch means and the Bessel-corrected variance as matrix-vector products
-        self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
-        self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1
-        # scalar operands as 0-d arrays of the dtype; n_over_lr is set by each step
-        self.eps, self.one = np.array(BN_EPS, dtype), np.array(1.0, dtype)
-        self.bessel, self.n_over_lr = np.array(1 / (N - 1), dtype), np.array(1.0, dtype)
-        self.bnvar_inv, self.bnscale, self.coef = (_empty(H, dtype) for _ in range(3))
-        # with keep_stats, each step's batch mean and variance of hprebn (for running
-        # statistics: one (T*E, H) product, an add and a copy per step; nothing without it)
-        self.bnmean, self.bnvar, self.keep_stats = _empty(H, dtype), _empty(H, dtype), False
-        self.counts_sum, self.losses = _empty(N, dtype), _empty(N, dtype)   # (N,)
-        self.counts_sum_col = self.counts_sum[:, None]                      # (N, 1) view
-
-
-def check_targets(Yb, vocab_size):
-    """IndexError for a target out of range, which a pick by flat index would read from another
-    row; as unsigned a negative one is huge too, so one argmax finds any (trick "target check")."""
-    targets = Yb.view(np.uint64) if Yb.dtype == np.int64 else Yb.astype(np.int64).view(np.uint64)
-    if targets[targets.argmax()] >= vocab_size:
+def check_targets(Yb, vocab_size, what="target"):
+    """IndexError for an entry of Yb (any shape) out of range, which a pick by flat index
+    would read from another row and a gather would wrap (-1 is row V-1); as unsigned a
+    negative one is huge too, so one argmax finds any (trick "target check"). TypeError
+    for an array that is not of integers (a float one would be truncated silently)."""
+    targets = Yb
+    if Yb.dtype is not _INT64:        # an identity test: int64, the usual case, costs ~20 ns
+        if Yb.dtype.kind not in "iu":
+            raise TypeError(f"{what}s must be integers, got {Yb.dtype}")
+        targets = Yb.astype(_INT64)
+    targets = targets.view(_UINT64)
+    if targets.flat[targets.argmax()] >= vocab_size:
         bad = Yb[(Yb < 0) | (Yb >= vocab_size)][0]
-        raise IndexError(f"target {bad} is out of range for a vocabulary of {vocab_size}")
+        raise IndexError(f"{what} {bad} is out of range for a vocabulary of {vocab_size}")
+
+
+def check_shapes(Xb, Yb, N, T):
+    """ValueError naming the expected shape when Xb is not (N, T) or Yb not (N,), where
+    N None takes any number of rows (numpy's own broadcast error would be cryptic)."""
+    if Xb.ndim != 2 or Xb.shape[1] != T:
+        raise ValueError(f"Xb must have shape (N, {T}), one context of block_size {T} a row, "
+                         f"got {Xb.shape}")
+    n = Xb.shape[0]
+    if N is not None and n != N:
+        raise ValueError(f"a batch of {n} rows, but the workspace was made for {N}")
+    if Yb.shape != (n,):
+        raise ValueError(f"Yb must have shape ({n},), one target per row of Xb, got {Yb.shape}")
 
 
 def fast_sgd_step(ws, Xb, Yb, lr):
     """model.sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
 
     Inputs: ws a Workspace; Xb int (N, T), Yb int (N,) with N = ws.batch_size;
-    lr a float. A character out of range in Xb or Yb raises IndexError before
-    anything changes. Updates ws.params in place unless the loss or a gradient
-    is not finite, and returns (loss as a float, finite). ws.grads then holds
-    lr times the gradients; db1 is exactly 0 (sgd_step's is rounding noise).
+    lr a float. Before anything changes, a character out of range in Xb or Yb
+    raises IndexError, an array of floats TypeError, a wrong shape ValueError
+    (unless ws.check_batches is False: batches from a split checked once).
+    Updates ws.params in place unless the loss or a gradient is not finite, and
+    returns (loss as a float, finite). ws.grads then holds lr times the gradients;
+    db1 is exactly 0 (sgd_step's is rounding noise).
     With ws.keep_stats, ws.bnmean and ws.bnvar then hold the batch mean and
     Bessel-corrected variance of hprebn (H,), from the parameters before the update.
     """
+    # the step's buffers: the hidden ones Hp wide, W2 as [W2.T, b2] (V, Hp) (trick "b2 row")
     C, W1, b1, W2, b2, bngain, bnbias = ws.step_params
     dC, dW1, db1, dW2, db2, dbngain, dbnbias = ws.step_grads
-    n = Xb.shape[0]
-    if n != ws.batch_size:
-        raise ValueError(f"a batch of {n} rows, but the workspace was made for {ws.batch_size}")
+    # the input checks: the shapes by attribute compares, then one dtype-kind compare
+    # and one argmax for each array (trick "input checks"); a character or target out of
+    # range raises here, before anything changes. The trainer checks its split once
+    # instead, and its workspace skips them (trick "split checked once")
+    if ws.check_batches:
+        if Xb.shape != ws.batch_shape or Yb.shape != ws.target_shape:
+            check_shapes(Xb, Yb, *ws.batch_shape)
+        check_targets(Xb, ws.vocab_size, "character")
+        check_targets(Yb, ws.vocab_size)
+    n = ws.batch_size
     # numpy's functions as locals, and each call's output buffer as its last
     # positional argument rather than out= (trick "local calls")
     dot, multiply, add, subtract, divide = np.dot, np.multiply, np.add, np.subtract, np.divide
@@ -161,42 +89,38 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # ** -0.5 is taken as 1 / sqrt, and the targets' -1 in dlogits is applied to counts
     # as -counts_sum (trick "no Python floats").
     # forward ---------------------------------------------------------------------
-    # the take method, not np.take, whose Python wrapper costs more
-    # (trick "take method"); an Xb index out of range raises here, before any update
+    # the take method, not np.take, whose Python wrapper costs more (trick "take method")
     C.take(Xb, 0, ws.emb)                                                        # (N, T, E)
-    check_targets(Yb, ws.vocab_size)
     embcat = ws.embcat                                                           # (N, T*E)
     # bndiff = hprebn - bnmeani = (embcat - its batch mean) @ W1: centring the (N, T*E)
     # input instead of the (N, H) output saves a pass, and b1, which the mean
     # cancels exactly, never enters (it would change only rounding)
     # every batch sum is a matrix-vector product, here mean_weights @ x (trick "gemv sums")
+    # (one (N, N) product with I - 1/N instead measured no faster in the step)
     ws.tile_embcat[...] = dot(ws.mean_weights, embcat, ws.embmean)
     embcen = subtract(embcat, ws.tile_embcat, ws.embcen)                         # (N, T*E)
-    bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, H)
+    bndiff = dot(embcen, W1, ws.bndiff)                                          # (N, Hp)
     bnvar_inv = dot(ws.var_weights, multiply(bndiff, bndiff, ws.scratch), ws.bnvar_inv)  # bnvar
     if ws.keep_stats:
         # for part 3's running statistics: the batch mean of hprebn = embcat @ W1 + b1, and bnvar
-        add(dot(ws.embmean, W1, ws.bnmean), b1, ws.bnmean)                       # (H,)
-        ws.bnvar[...] = bnvar_inv
+        add(dot(ws.embmean, W1, ws.bnmean_p), b1, ws.bnmean_p)                   # (Hp,)
+        ws.bnvar_p[...] = bnvar_inv
+    # (bnvar + eps from one gemv, with a row of ones under the squares and eps after the
+    # weights, measured no faster in the step)
     add(bnvar_inv, ws.eps, bnvar_inv)
-    reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (H,)
+    reciprocal(sqrt(bnvar_inv, bnvar_inv), bnvar_inv)                            # (Hp,)
     # bnraw is never stored: hpreact = bndiff * (bngain * bnvar_inv) + bnbias saves
     # one (N, H) pass; the backward uses bndiff and bnvar_inv instead
     bnscale = ws.tile_hidden
-    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)                       # (N, H) tile
+    bnscale[...] = multiply(bngain, bnvar_inv, ws.bnscale)                       # (N, Hp) tile
     h = multiply(bndiff, bnscale, ws.h)
     ws.scratch[...] = bnbias
     add(h, ws.scratch, h)
-    tanh(h, h)                                                                   # (N, H)
-    # logits = h @ W2 as logits.T = W2.T @ h.T into a (V, N) buffer: logits, counts and
-    # dlogits are (N, V) in Fortran order, and OpenBLAS's small sgemm runs the backward's
-    # dlogits @ W2.T and h.T @ dlogits faster so (trick "F-order logits")
-    dot(*ws.logits_product)
-    logits = ws.logits                                                           # (N, V), F
-    ws.tile_vocab[...] = b2
-    add(logits, ws.tile_vocab, logits)
+    tanh(h, h)                                                                   # (N, Hp)
+    ws.h_ones[...] = ws.one                           # [h, 1]: the logits product adds b2
+    logits = dot(h, ws.W2b2, ws.logits)                                          # (N, V)
     # the target's entry of each row by flat index (trick "flat picks")
-    picks = add(multiply(Yb, ws.y_stride, ws.picks), ws.row_starts, ws.picks)    # (N,)
+    picks = add(Yb, ws.row_starts, ws.picks)                                     # (N,)
     picked = ws.logits_flat[picks]                                               # (N,)
     # softmax without the row-max shift: while the logits stay well inside exp's range,
     # as they do in any run that trains, exp(logits) is as exact as exp(norm_logits).
@@ -225,26 +149,26 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     multiply(counts_sum, ws.n_over_lr, counts_sum)
     ws.tile_vocab[...] = ws.counts_sum_col
     dlogits = divide(counts, ws.tile_vocab, counts)                              # (N, V)
-    dh = dot(dlogits, ws.W2T, ws.dh)                                             # (N, H)
-    dot(h.T, dlogits, dW2)                                                       # (H, V)
-    dot(ones, dlogits, db2)
+    dh = dot(dlogits, ws.W2rows, ws.dh)                                          # (N, Hp)
+    # dlogits.T @ [h, 1] = [dW2; db2] transposed, (V, Hp) (trick "b2 row")
+    dot(*ws.dW2_product)
     # dhpreact = (1 - h^2) * dh, in the dh buffer
     one_minus_h2 = multiply(h, h, ws.scratch)
     subtract(ws.one, one_minus_h2, one_minus_h2)
-    dhpreact = multiply(dh, one_minus_h2, dh)                                    # (N, H)
-    dot(ones, dhpreact, dbnbias)                                                 # (H,)
+    dhpreact = multiply(dh, one_minus_h2, dh)                                    # (N, Hp)
+    dot(ones, dhpreact, dbnbias)                                                 # (Hp,)
     # dbngain = sum(bnraw * dhpreact) with bnraw = bndiff * bnvar_inv
     dot(ones, multiply(bndiff, dhpreact, ws.scratch), dbngain)
-    multiply(dbngain, bnvar_inv, dbngain)                                        # (H,)
+    multiply(dbngain, bnvar_inv, dbngain)                                        # (Hp,)
     # batchnorm backward (exercise 3), its two batch sums taken from dbnbias and dbngain:
     # dhprebn = bnscale * (dhpreact - bnraw * dbngain/(n-1)) - bnscale * dbnbias/n.
     # The last term is the same in every row, so it is left out here: it cancels in dW1
     # against the centred embcen, it is removed from dembcat by subtracting the batch
     # mean of that smaller (N, T*E) array, and db1, the batch sum of dhprebn, is exactly 0
     coef = multiply(dbngain, bnvar_inv, ws.coef)
-    multiply(coef, ws.bessel, coef)                                              # (H,)
+    multiply(coef, ws.bessel, coef)                                              # (Hp,)
     ws.scratch[...] = coef
-    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)                           # (N, H)
+    dhprebn = multiply(bndiff, ws.scratch, ws.scratch)                           # (N, Hp)
     subtract(dhpreact, dhprebn, dhprebn)
     multiply(dhprebn, bnscale, dhprebn)                                          # + a row constant
     dot(ws.embcenT, dhprebn, dW1)                                                # (T*E, H)

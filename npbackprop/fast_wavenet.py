@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from npbackprop.fast import _empty, check_targets
+from npbackprop.fast import _empty, check_shapes, check_targets
 from npbackprop.layers import BN_EPS
 from npbackprop.nets import Workspace as _ReadableWorkspace
 
@@ -48,7 +48,12 @@ class Workspace(_ReadableWorkspace):
     """The state in one flat array (params first, then running statistics), the gradients
     in `gflat` laid out as the params, and the stage structure of the network."""
 
-    def __init__(self, state, vocab_size, n_embd, n_hidden, block_size, momentum=0.1):
+    def __init__(self, state, vocab_size, n_embd, n_hidden, block_size, momentum=0.1,
+                 check_batches=True):
+        dtypes = {v.dtype for v in state.values()}
+        if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
+            raise TypeError("the state must be all float32 or all float64, got "
+                            + ", ".join(sorted(map(str, dtypes))))
         super().__init__("wavenet", state, vocab_size, n_embd, n_hidden, block_size)
         names = list(self.net.params)
         self.n_params = sum(self.params[k].size for k in names)
@@ -67,6 +72,8 @@ class Workspace(_ReadableWorkspace):
         self.E, self.V, self.H, self.T, self.momentum = (n_embd, vocab_size, n_hidden,
                                                          block_size, momentum)
         self.buffers = {}                                          # Buffers by batch size
+        # False: the step skips its checks of each batch (a split checked once)
+        self.check_batches = check_batches
         self.ones_flat = _ones(self.n_params, self.flat.dtype)
         self.eps, self.one = np.array(BN_EPS, self.flat.dtype), np.array(1.0, self.flat.dtype)
         # the batch statistics laid out as the running ones (after the params in flat)
@@ -84,6 +91,9 @@ class Buffers:
     """The scratch arrays of a step at one batch size N (every one written before read)."""
 
     def __init__(self, ws, N):
+        if N < 2:
+            raise ValueError(f"batch_size must be at least 2 (batchnorm's variance divides "
+                             f"by N - 1), got {N}")
         dtype, H, V = ws.flat.dtype, ws.H, ws.V
         rows = [N * ws.T >> (s + 1) for s in range(len(ws.stages))]     # M of each stage
         new = [_empty((M, H), dtype) for M in rows for _ in range(5)]
@@ -162,10 +172,19 @@ def _tanh_batchnorm_backward(b, s, dh, dgain, dbias, one):
 def fast_sgd_step(ws, Xb, Yb, lr):
     """One SGD step on ws, then the running statistics; nothing changes if not finite.
 
-    Inputs: Xb int (N, T), Yb int (N,), lr. Returns (loss as a float, finite). A target
-    out of range raises IndexError before anything changes.
+    Inputs: Xb int (N, T), Yb int (N,), lr; N at least 2. Returns (loss as a float,
+    finite). Before anything changes, a character or target out of range raises
+    IndexError, an array of floats TypeError, a wrong shape ValueError (unless
+    ws.check_batches is False: batches from a split checked once).
     """
     p, g, E, V = ws.params, ws.grads, ws.E, ws.V
+    # before the forward: a gather wraps -1 to row V-1, the flat pick reads another row.
+    # A trainer that checked its split once skips these (ws.check_batches False)
+    if ws.check_batches:
+        if Xb.ndim != 2 or Xb.shape[1] != ws.T or Yb.shape != Xb.shape[:1]:
+            check_shapes(Xb, Yb, None, ws.T)
+        check_targets(Xb, V, "character")
+        check_targets(Yb, V)
     N = Xb.shape[0]
     b = ws.buffers.get(N)
     if b is None:
@@ -192,7 +211,6 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # cross-entropy and its fused backward (exercise 2), as fast.py: the target's logit by
     # flat index; softmax without the row-max shift while the logits are inside exp's
     # range (a row out of it shows as an inf or a tiny counts_sum, and is redone shifted)
-    check_targets(Yb, V)                                           # before any update
     picks = np.add(b.row_starts, Yb, b.picks)
     picked = b.logits_flat[picks]
     counts = np.exp(logits, b.tile_vocab)

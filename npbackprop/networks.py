@@ -14,15 +14,17 @@ and bnvar are part 4's calibration (or the mlp's running statistics), and
 
 import numpy as np
 
-from npbackprop import fast, fast_wavenet, layers, memory, model, nets
+from npbackprop import batches, fast, fast_wavenet, layers, memory, model, nets
 from npbackprop.config import defaults
 from npbackprop.names import DEEP_LAYERS
 
 # part 3's momentum for the single batchnorm layer's running statistics
 MLP_MOMENTUM = 0.001
 # the rows an evaluation forward takes at a time (model.split_loss, nets.split_loss), fewer
-# when a row is wide: at most EVAL_ELEMENTS numbers live in one chunk's arrays
-EVAL_ROWS = {"mlp": 65536, "wavenet": 16384, "deep": 16384}
+# when a row is wide: at most EVAL_ELEMENTS numbers live in one chunk's arrays. The mlp's
+# (4096, H) temporaries are reused from malloc's pool, where (65536, H) ones were fresh
+# pages each time (page faults: 3x the time measured, the same loss to 1e-8)
+EVAL_ROWS = {"mlp": 4096, "wavenet": 16384, "deep": 16384}
 EVAL_ELEMENTS = 2**27
 
 
@@ -84,6 +86,13 @@ def memory_needed(cfg, vocab_size, n_train):
             "training step": step * size, "evaluation": evaluation}
 
 
+def check_trainable(cfg, dataset):
+    """NpbackpropError, before anything is allocated, for a training split the steps would
+    not accept (batches.check_split) or a run too big for memory (check_fits_in_memory)."""
+    batches.check_split(dataset.Xtr, dataset.Ytr, dataset.vocab_size, cfg.block_size)
+    check_fits_in_memory(cfg, dataset.vocab_size, len(dataset.Ytr))
+
+
 def check_fits_in_memory(cfg, vocab_size, n_train, *, available=None):
     """NpbackpropError, before anything is allocated, when a run of cfg cannot fit in the
     memory available (bytes, default /proc/meminfo's MemAvailable; unknown: no check)."""
@@ -116,17 +125,20 @@ def init_running(cfg, params):
     return np.zeros_like(gain), np.ones_like(gain)
 
 
-def workspace(cfg, params, vocab_size, running=None):
+def workspace(cfg, params, vocab_size, running=None, check_batches=True):
     """The training buffers: fast.py's for mlp, fast_wavenet's, else nets.Workspace.
 
     running: the mlp's (bnmean, bnvar) buffers, which the step updates in place.
+    check_batches False: the fast steps skip their per-batch input checks (for
+    batches drawn from a split that batches.check_split passed).
     """
     if cfg.model == "mlp":
-        ws = fast.Workspace(params, cfg.batch_size)
+        ws = fast.Workspace(params, cfg.batch_size, check_batches=check_batches)
         ws.running, ws.keep_stats = running, running is not None
         return ws
     if cfg.model == "wavenet":
-        return fast_wavenet.Workspace(params, *_sizes(cfg, vocab_size))
+        return fast_wavenet.Workspace(params, *_sizes(cfg, vocab_size),
+                                      check_batches=check_batches)
     return nets.Workspace(cfg.model, params, *_sizes(cfg, vocab_size))
 
 

@@ -111,7 +111,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         cfg = cfg or Config()
         validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
-        networks.check_fits_in_memory(cfg, dataset.vocab_size, len(dataset.Ytr))
+        networks.check_trainable(cfg, dataset)
         state = _fresh_state(cfg, dataset)
         return _loop(cfg, dataset, None, state, log, log_interval, checkpoint_interval, signals,
                      diagnostics=diagnostics)
@@ -124,7 +124,7 @@ def train(cfg: Config | None = None, dataset: Dataset | None = None, out_dir=Non
         cfg = cfg or Config()
         validate(cfg)
         dataset = dataset or load_dataset(datafile.find_names_file(log=log), cfg.block_size)
-        networks.check_fits_in_memory(cfg, dataset.vocab_size, len(dataset.Ytr))
+        networks.check_trainable(cfg, dataset)
         if resume:
             state = _resume(folder.path, arrays, saved, cfg, dataset, log)
             if state.step >= cfg.max_steps:
@@ -188,7 +188,9 @@ def _progress(step, cfg, loss, rate, start_step):
 
 def _workspace(state, cfg, dataset):
     try:
-        return networks.workspace(cfg, state.params, dataset.vocab_size, state.running)
+        # train() checked the split once, so the steps need not check each batch
+        return networks.workspace(cfg, state.params, dataset.vocab_size, state.running,
+                                  check_batches=False)
     except MemoryError:
         raise NpbackpropError(f"out of memory making the training buffers: batch {cfg.batch_size}"
                               f", n_hidden {cfg.n_hidden}, a vocabulary of {dataset.vocab_size} "

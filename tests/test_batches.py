@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from npbackprop import batches
+from npbackprop.errors import NpbackpropError
 from strategies import seeds
 
 M, T = 50, 3
@@ -74,3 +75,38 @@ def test_the_default_chunk_is_looked_up_when_called(monkeypatch):
 @pytest.mark.parametrize("start, stop", [(0, 0), (5, 5), (7, 3)])
 def test_an_empty_range_draws_nothing(start, stop):
     assert stream(0, start, stop, 4) == []
+
+
+# -----------------------------------------------------------------------------
+# the split checked once, so that the steps need not check each batch
+
+def test_a_split_in_range_passes_and_so_do_other_integer_dtypes():
+    Xs, Ys = X % 27, Y % 27
+    for dtype in (np.int64, np.int32, np.uint8):
+        batches.check_split(Xs.astype(dtype), Ys.astype(dtype), 27, T)
+
+
+@pytest.mark.parametrize("where, value", [("X", -1), ("X", 27), ("Y", -1), ("Y", 27),
+                                          ("Y", 10**6)])
+def test_a_character_out_of_range_is_refused_with_its_row(where, value):
+    Xs, Ys = X % 27, Y % 27
+    (Xs if where == "X" else Ys)[7] = value
+    part = "contexts" if where == "X" else "targets"
+    with pytest.raises(NpbackpropError,
+                       match=rf"training split's {part} hold {value} \(row 7\), outside the "
+                             r"vocabulary's 0..26"):
+        batches.check_split(Xs, Ys, 27, T)
+
+
+@pytest.mark.parametrize("x, y, message", [
+    (X.astype(np.float64), Y, "contexts must be an integer numpy array, got float64"),
+    (X, Y.astype(bool), "targets must be an integer numpy array, got bool"),
+    (X.tolist(), Y, "contexts must be an integer numpy array, got list"),
+    (X[:, :2], Y, r"shape \(M, 3\), M at least 1.*got \(50, 2\)"),
+    (X[0], Y, r"shape \(M, 3\).*got \(3,\)"),
+    (X[:0], Y[:0], r"shape \(M, 3\), M at least 1.*got \(0, 3\)"),
+    (X, Y[:49], r"targets must have shape \(50,\), one per context, got \(49,\)"),
+])
+def test_a_split_of_the_wrong_kind_or_shape_is_refused_by_name(x, y, message):
+    with pytest.raises(NpbackpropError, match=message):
+        batches.check_split(x, y, 10**4, T)

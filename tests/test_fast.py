@@ -107,7 +107,19 @@ def test_workspace_copies_params_into_one_flat_buffer():
         assert np.shares_memory(ws.params[k], ws.flat)
         assert np.shares_memory(ws.grads[k], ws.gflat)
         assert not np.shares_memory(ws.params[k], params[k])
-        assert ws.params[k].flags.c_contiguous and ws.params[k].dtype == np.float32
+        assert ws.params[k].shape == ws.grads[k].shape == params[k].shape
+        assert ws.params[k].dtype == ws.grads[k].dtype == np.float32
+    # the step's own buffers are contiguous: W2 as a (V, Hp) transpose with b2 its column
+    # H (tricks "W2 transposed", "b2 row"), W1 (T*E, Hp), the hidden vectors (Hp,)
+    H, Hp = 6, 16
+    assert ws.Hp == Hp
+    for a in ws.step_params[:4] + ws.step_params[5:] + ws.step_grads[:4] + ws.step_grads[5:]:
+        assert a.flags.c_contiguous
+    w2buf = ws.step_params[3]
+    assert w2buf.shape == (5, Hp)
+    np.testing.assert_array_equal(w2buf[:, :H], params["W2"].T)
+    np.testing.assert_array_equal(w2buf[:, H], params["b2"])
+    assert not w2buf[:, H + 1:].any() and not ws.step_params[1][:, H:].any()
     assert ws.flat.dtype == ws.gflat.dtype == np.float32
 
 
@@ -117,9 +129,13 @@ def test_workspace_buffers_start_on_cache_lines():
     for dtype in (np.float32, np.float64):
         params, _, _ = make_case(11, 32, 3, 10, 200, 27, dtype=dtype)
         ws = fast.Workspace(params, 32)
-        arrays = {k: v for k, v in vars(ws).items() if isinstance(v, np.ndarray) and v.ndim}
-        arrays.update({f"params[{k!r}]": ws.params[k] for k in PARAM_NAMES})
-        arrays.update({f"grads[{k!r}]": ws.grads[k] for k in PARAM_NAMES})
+        # but two columns, which the step never reads as arrays: b2 in the W2 buffer and the
+        # ones it meets in h (trick "b2 row"); the step reads the whole buffers
+        arrays = {k: v for k, v in vars(ws).items() if isinstance(v, np.ndarray) and v.ndim
+                  and k != "h_ones"}
+        arrays.update({f"params[{k!r}]": ws.params[k] for k in PARAM_NAMES if k != "b2"})
+        arrays.update({f"grads[{k!r}]": ws.grads[k] for k in PARAM_NAMES if k != "b2"})
+        arrays.update({f"step_params[{i}]": a for i, a in enumerate(ws.step_params) if i != 4})
         assert len(arrays) > 40
         for name, a in arrays.items():
             assert a.ctypes.data % 64 == 0, (name, dtype)
@@ -222,3 +238,101 @@ def test_the_step_exposes_the_batch_statistics_before_its_update(dtype, rtol):
     # keeping the mean changes nothing else the step computes
     np.testing.assert_array_equal(plain.flat, keeping.flat)
     np.testing.assert_array_equal(plain.gflat, keeping.gflat)
+
+
+@pytest.mark.parametrize("char", [-1, 5, -5])
+def test_a_character_out_of_range_raises_before_any_update(char):
+    # C.take would wrap -1 to row V-1 and train on the wrong embedding: refused instead
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    bad = Xb.copy()
+    bad[2, 1] = char
+    with pytest.raises(IndexError, match=f"character {char} is out of range for a "
+                                         "vocabulary of 5"):
+        fast.fast_sgd_step(ws, bad, Yb, LR)
+    np.testing.assert_array_equal(ws.flat, before)
+    with pytest.raises(IndexError, match=f"character {char} is out"):
+        fast.fast_sgd_step(ws, bad.astype(np.int32), Yb, LR)
+    np.testing.assert_array_equal(ws.flat, before)
+    assert fast.fast_sgd_step(ws, Xb.astype(np.int32), Yb, LR)[1]
+
+
+@pytest.mark.parametrize("which, shape, message", [
+    ("X", (5, 3), r"Xb must have shape \(N, 2\), one context of block_size 2 a row, got \(5, 3\)"),
+    ("X", (10,), r"Xb must have shape \(N, 2\), .* got \(10,\)"),
+    ("X", (4, 2), "a batch of 4 rows, but the workspace was made for 5"),
+    ("Y", (4,), r"Yb must have shape \(5,\), one target per row of Xb, got \(4,\)"),
+    ("Y", (5, 1), r"Yb must have shape \(5,\), .* got \(5, 1\)")])
+def test_a_batch_of_the_wrong_shape_is_refused_by_name(which, shape, message):
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    bad = np.ones(shape, np.int64)
+    with pytest.raises(ValueError, match=message):
+        fast.fast_sgd_step(ws, *((bad, Yb) if which == "X" else (Xb, bad)), LR)
+    np.testing.assert_array_equal(ws.flat, before)
+
+
+@pytest.mark.parametrize("which", ["X", "Y"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, bool])
+def test_a_batch_of_non_integers_is_refused(which, dtype):
+    params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
+    ws = fast.Workspace(params, 5)
+    before = ws.flat.copy()
+    what = "characters" if which == "X" else "targets"
+    with pytest.raises(TypeError, match=f"{what} must be integers, got {np.dtype(dtype)}"):
+        fast.fast_sgd_step(ws, *((Xb.astype(dtype), Yb) if which == "X"
+                                 else (Xb, Yb.astype(dtype))), LR)
+    np.testing.assert_array_equal(ws.flat, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, np.int64])
+def test_workspace_takes_only_float32_or_float64(dtype):
+    params, _, _ = make_case(7, 5, 2, 3, 4, 5)
+    with pytest.raises(TypeError, match=f"float32 or float64, got {np.dtype(dtype)}"):
+        fast.Workspace({k: v.astype(dtype) for k, v in params.items()}, 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_padding_of_the_b2_row_stays_zero_and_b2_is_what_users_read(dtype):
+    # h is [h, 1, 0...] and W2's buffer [W2.T, b2, 0...]: after many steps the padding of
+    # every buffer is still exactly zero, in params and grads, and b2 trains as b2
+    params, _, _ = make_case(17, 8, 3, 4, 7, 6, dtype=dtype)
+    ws = fast.Workspace(params, 8)
+    layered = {k: v.copy() for k, v in params.items()}
+    rng = np.random.default_rng(18)
+    H = 7
+    for _ in range(20):
+        Xb, Yb = rng.integers(0, 6, (8, 3)), rng.integers(0, 6, 8)
+        assert fast.fast_sgd_step(ws, Xb, Yb, LR)[1] and model.sgd_step(layered, Xb, Yb, LR)[1]
+        for bufs in (ws.step_params, ws.step_grads):
+            C, W1, b1, W2, b2, bngain, bnbias = bufs
+            assert not W1[:, H:].any() and not W2[:, H + 1:].any()
+            for v in (b1, bngain, bnbias):
+                assert not v[H:].any()
+        np.testing.assert_array_equal(ws.h[:, H], 1)
+        assert not ws.h[:, H + 1:].any()
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for k in ("b2", "W2"):
+        np.testing.assert_allclose(ws.params[k], layered[k], rtol=rtol,
+                                   atol=rtol * np.abs(layered[k]).max(), err_msg=k)
+    # a write through the view a user holds is what the step reads
+    ws.params["b2"][...] = 0
+    assert not ws.step_params[3][:, H].any()
+
+
+def test_a_workspace_that_skips_the_batch_checks_takes_the_same_steps():
+    # the trainer's (its split checked once): the same numbers over many steps, while the
+    # default workspace still refuses a bad batch
+    params, _, _ = make_case(3, 6, 3, 4, 5, 7, dtype=np.float32)
+    checked, unchecked = fast.Workspace(params, 6), fast.Workspace(params, 6, check_batches=False)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        Xb, Yb = rng.integers(0, 7, (6, 3)), rng.integers(0, 7, 6)
+        assert fast.fast_sgd_step(checked, Xb, Yb, LR) == fast.fast_sgd_step(unchecked, Xb, Yb,
+                                                                               LR)
+        np.testing.assert_array_equal(checked.flat, unchecked.flat)
+    Xb[0, 0] = -1
+    with pytest.raises(IndexError, match="character -1 is out of range"):
+        fast.fast_sgd_step(checked, Xb, Yb, LR)

@@ -1,6 +1,7 @@
 """Parts 3 and 5's networks through the one trainer: checkpoints, exact resume, eval,
 sampling, refusals, and the command line's --model."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -90,6 +91,14 @@ def test_resume_is_bit_exact(tmp_path, names_file, name, dtype):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert a["0.weight"].dtype == np.dtype(dtype)
     assert straight.metrics["val_loss"] == resumed.metrics["val_loss"]
+
+
+def test_a_split_out_of_range_is_refused_before_any_step(names_file, name):
+    ds = datasets(names_file)[cfg_of(name, 1).block_size]
+    bad = ds.Ytr.copy()
+    bad[3] = -1
+    with pytest.raises(NpbackpropError, match=r"targets hold -1 \(row 3\)"):
+        train.train(cfg_of(name, 5), dataclasses.replace(ds, Ytr=bad))
 
 
 def test_resume_with_another_model_is_refused(tmp_path, names_file):

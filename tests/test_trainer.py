@@ -1,12 +1,13 @@
 """The trainer through its Python API: schedule, outputs, calibration, resume, divergence."""
 
+import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
 
-from npbackprop import batches, checkpoint, data, fast, folder, model
+from npbackprop import batches, checkpoint, data, fast, folder, model, networks
 from npbackprop import run as run_module
 from npbackprop import trainer as train
 from npbackprop.names import PARAM_NAMES
@@ -330,6 +331,44 @@ def test_strict_json_never_writes_nan(tmp_path):
 
 
 # -----------------------------------------------------------------------------
+# the training split, checked once before any step (the steps then skip their batch checks)
+
+def _with_bad_split(dataset, where="Xtr", value=-1):
+    bad = getattr(dataset, where).copy()
+    bad[5] = value
+    return dataclasses.replace(dataset, **{where: bad})
+
+
+@pytest.mark.parametrize("where, value, message", [
+    ("Xtr", -1, r"training split's contexts hold -1 \(row 5\), outside the vocabulary's"),
+    ("Ytr", 27, r"training split's targets hold 27 \(row 5\), outside the vocabulary's")])
+def test_a_split_out_of_range_is_refused_before_any_step(dataset, monkeypatch, where, value,
+                                                         message):
+    calls, real = [], fast.fast_sgd_step
+    monkeypatch.setattr(fast, "fast_sgd_step", lambda *a: calls.append(1) or real(*a))
+    with pytest.raises(NpbackpropError, match=message):
+        train.train(train.Config(max_steps=5, **SMALL), _with_bad_split(dataset, where, value))
+    assert calls == []
+    train.train(train.Config(max_steps=5, **SMALL), dataset)      # the good split trains
+    assert len(calls) == 5
+
+
+def test_a_bad_split_leaves_a_run_folder_as_it_was(tmp_path, dataset):
+    run(tmp_path, dataset, 30)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    bad = _with_bad_split(dataset)
+    for kw in (dict(force=True), dict(resume=True)):
+        with pytest.raises(NpbackpropError, match="contexts hold -1"):
+            run(tmp_path, bad, 60, **kw)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_split_of_another_block_size_is_refused(dataset, names_file):
+    with pytest.raises(NpbackpropError, match=r"shape \(M, 4\).*run's block_size"):
+        train.train(train.Config(max_steps=5, block_size=4, **SMALL), dataset)
+
+
+# -----------------------------------------------------------------------------
 # the run folder
 
 def test_force_removes_the_old_runs_files_before_anything_else(tmp_path, dataset):
@@ -537,3 +576,16 @@ def test_bad_bn_stats_are_refused_naming_the_field(given, words):
     with pytest.raises(train.ConfigError, match=words) as err:
         train.validate(train.Config(**given))
     assert err.value.field == "bn_stats"
+
+
+def test_the_mlp_evaluates_a_split_in_chunks_to_the_same_loss(real_dataset):
+    # networks.EVAL_ROWS["mlp"] rows at a time (182,625 train rows: 45 chunks), as one pass would
+    params = model.init_params(real_dataset.vocab_size, 10, 200, 3,
+                               rng=np.random.default_rng(0), dtype=np.float64)
+    bnmean, bnvar = fast.calibrate(params, real_dataset.Xtr)
+    cfg = train.Config()
+    X, Y = real_dataset.Xtr, real_dataset.Ytr
+    assert len(X) > 40 * networks.EVAL_ROWS["mlp"]
+    whole = model.split_loss(params, bnmean, bnvar, X, Y, chunk=len(X))
+    assert networks.split_loss(cfg, params, bnmean, bnvar, X, Y) == pytest.approx(whole,
+                                                                                   rel=1e-12)
