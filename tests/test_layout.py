@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npbackprop"
-CORE = ("broadcast", "layers", "chunked", "gradcheck", "model", "fast", "data", "datafile",
-        "config", "run", "trainer", "checkpoint", "folder", "errors", "names", "plot", "memory")
+CORE = ("broadcast", "layers", "chunked", "gradcheck", "model", "fast", "fast_workspace",
+        "data", "datafile", "config", "run", "trainer", "checkpoint", "folder", "errors", "names",
+        "plot", "memory", "batches", "diagnostics", "modules", "nets", "networks", "fast_wavenet")
 # the benchmark's torch sides: the only modules that import torch
 TORCH_MODULES = ("npbackprop.bench.torch_variants", "npbackprop.bench.torch_wavenet")
 JAX_MODULES = ("npbackprop.bench.jax_variants",)  # and the only one that imports jax
@@ -41,6 +42,14 @@ def test_the_core_never_imports_the_applications_or_the_command_line():
         bad = [m for m in imports_of(PACKAGE / f"{name}.py")
                if any(m == a or m.startswith(a + ".") for a in APPLICATIONS)]
         assert not bad, f"npbackprop.{name} imports {bad}"
+
+
+def test_every_module_is_core_or_an_application():
+    # a new module must be placed: in CORE (and so checked above) or among the applications
+    placed = {f"npbackprop.{name}" for name in CORE} | set(APPLICATIONS)
+    loose = [m for m in modules() if m not in ("npbackprop", "npbackprop.__main__")
+             and not any(m == p or m.startswith(p + ".") for p in placed)]
+    assert not loose, f"place these in CORE or APPLICATIONS: {loose}"
 
 
 def test_no_import_cycle():
