@@ -51,11 +51,15 @@ def parameter_count(cfg, vocab_size):
     return V * E + T * E * H + (DEEP_LAYERS - 1) * H * H + DEEP_LAYERS * 4 * H + H * V + 4 * V
 
 
+def _hidden_rows(cfg, T):
+    """Hidden (H,) rows per example: the wavenet's stages hold T/2 + T/4 + ... + 1 positions."""
+    return {"mlp": 1, "wavenet": max(T - 1, 1), "deep": DEEP_LAYERS}[cfg.model]
+
+
 def _eval_width(cfg, vocab_size):
     """Numbers an evaluation forward keeps per example (embcat, the hidden layers, logits)."""
     V, E, H, T = _sizes(cfg, vocab_size)
-    # hidden rows per example: the wavenet's stages hold T/2 + T/4 + ... + 1 positions
-    rows = {"mlp": 1, "wavenet": max(T - 1, 1), "deep": DEEP_LAYERS}[cfg.model]
+    rows = _hidden_rows(cfg, T)
     return T * E + 4 * rows * H + 4 * V
 
 
@@ -75,7 +79,7 @@ def memory_needed(cfg, vocab_size, n_train):
     """
     V, E, H, T = _sizes(cfg, vocab_size)
     size = np.dtype(cfg.dtype).itemsize
-    rows = {"mlp": 1, "wavenet": max(T - 1, 1), "deep": DEEP_LAYERS}[cfg.model]
+    rows = _hidden_rows(cfg, T)
     step = cfg.batch_size * (3 * T * E + 8 * rows * H + 6 * V + T * V) + V * V
     evaluation = min(eval_rows(cfg, vocab_size), n_train) * _eval_width(cfg, vocab_size) * size
     if cfg.model == "mlp":
