@@ -198,27 +198,35 @@ def calibrate(params, X, chunk=65536):
     hprebn = embcat @ W1 + b1 is linear in embcat, so the mean and the
     Bessel-corrected variance of its columns over all contexts X (M, T) come
     from the (T*E,) mean and (T*E, T*E) covariance of embcat, in float64,
-    without the (M, H) pre-activations. Sums are taken over chunks of rows,
-    so memory stays flat however large the split; the covariance is centred
-    on the first chunk's mean, which keeps the sums well conditioned.
-    Returns (bnmean, bnvar), each (1, H) in the parameters' dtype.
+    without the (M, H) pre-activations: (T*E)^2 work a row instead of T*E*H.
+    When T*E > H (a long block_size) the pre-activations are the cheaper
+    path, and their column sums and sums of squares are taken instead.
+    Sums are taken over chunks of rows, so memory stays flat however large
+    the split; they are centred on the first chunk's mean, which keeps them
+    well conditioned. Returns (bnmean, bnvar), each (1, H) in the parameters' dtype.
     """
     dtype, M = params["C"].dtype, X.shape[0]
-    C = params["C"].astype(np.float64)
-    shift = total = outer = None
+    C, W1 = params["C"].astype(np.float64), params["W1"].astype(np.float64)
+    direct = W1.shape[0] > W1.shape[1]                  # T*E > H: sum the pre-activations
+    shift = total = squares = None
     for i in range(0, M, chunk):
-        embcat = C[X[i:i + chunk]].reshape(-1, C.shape[1] * X.shape[1])        # (m, T*E)
+        rows = C[X[i:i + chunk]].reshape(-1, C.shape[1] * X.shape[1])          # (m, T*E)
+        if direct:
+            rows = rows @ W1                                                   # (m, H)
         if shift is None:
-            shift = embcat.mean(0)
-            total, outer = np.zeros_like(shift), np.zeros((shift.size, shift.size))
-        embcat -= shift
-        total += embcat.sum(0)
-        outer += embcat.T @ embcat
-    embmean = shift + total / M                                                # (T*E,)
+            shift = rows.mean(0)
+            total = np.zeros_like(shift)
+            squares = np.zeros_like(shift) if direct else np.zeros((shift.size, shift.size))
+        rows -= shift
+        total += rows.sum(0)
+        squares += (rows * rows).sum(0) if direct else rows.T @ rows
     d = total / M
-    cov = (outer - M * np.outer(d, d)) / (M - 1)                               # (T*E, T*E)
-    W1 = params["W1"].astype(np.float64)
-    bnmean = embmean @ W1 + params["b1"]                                       # (H,)
+    if direct:
+        bnmean = shift + d + params["b1"]                                      # (H,)
+        bnvar = np.maximum((squares - M * d * d) / (M - 1), 0.0)               # (H,)
+        return bnmean.astype(dtype)[None, :], bnvar.astype(dtype)[None, :]
+    cov = (squares - M * np.outer(d, d)) / (M - 1)                             # (T*E, T*E)
+    bnmean = (shift + d) @ W1 + params["b1"]                                   # (H,)
     # column j's variance is W1[:, j] @ cov @ W1[:, j]; rounding must not make it negative
     bnvar = np.maximum(((cov @ W1) * W1).sum(0), 0.0)                          # (H,)
     return bnmean.astype(dtype)[None, :], bnvar.astype(dtype)[None, :]

@@ -83,9 +83,11 @@ def memory_needed(cfg, vocab_size, n_train):
     step = cfg.batch_size * (3 * T * E + 8 * rows * H + 6 * V + T * V) + V * V
     evaluation = min(eval_rows(cfg, vocab_size), n_train) * _eval_width(cfg, vocab_size) * size
     if cfg.model == "mlp":
-        # fast.calibrate: float64 (T*E, T*E) sums over float64 chunks of (65536, T*E)
+        # fast.calibrate: float64 (T*E, T*E) sums over float64 chunks of (65536, T*E), or
+        # when T*E > H the chunks' (65536, H) pre-activations
         chunk = min(65536, max(n_train, 1))
-        evaluation = max(evaluation, 2 * (T * E) ** 2 * 8 + 2 * chunk * T * E * 8)
+        sums = 2 * (T * E) ** 2 if T * E <= H else 2 * chunk * H
+        evaluation = max(evaluation, (sums + 2 * chunk * T * E) * 8)
     return {"parameters": 3 * parameter_count(cfg, vocab_size) * size,
             "training step": step * size, "evaluation": evaluation}
 

@@ -214,14 +214,25 @@ def test_fast_calibration_equals_the_lectures():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_calibration_in_chunks_equals_one_pass():
+@pytest.mark.parametrize("T, H", [(3, 20), (8, 6)])      # T*E = 12 < H, and 32 > H (direct)
+def test_calibration_in_chunks_equals_one_pass(T, H):
     # memory must not grow with the split: chunks of any size give the same statistics
-    params, _, _ = make_case(13, 2, 3, 4, 20, 9)
-    X = np.random.default_rng(14).integers(0, 9, (1000, 3))
+    params, _, _ = make_case(13, 2, T, 4, H, 9)
+    X = np.random.default_rng(14).integers(0, 9, (1000, T))
     whole = fast.calibrate(params, X, chunk=10**6)
     for chunk in (1, 7, 333):
         for a, b in zip(fast.calibrate(params, X, chunk=chunk), whole):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("T, H", [(8, 6), (3, 12)])      # T*E 32 > H 6, and 12 == H
+def test_calibration_of_a_long_context_sums_the_preactivations(T, H):
+    # T*E > H takes the pre-activations' sums (T*E*H a row, not (T*E)^2): the lecture's numbers
+    params, _, _ = make_case(15, 2, T, 4, H, 9)
+    X = np.random.default_rng(16).integers(0, 9, (3000, T))
+    for a, b in zip(fast.calibrate(params, X, chunk=1000), model.calibrate(params, X)):
+        assert a.shape == b.shape == (1, H) and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
