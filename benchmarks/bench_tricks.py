@@ -135,8 +135,8 @@ ABLATIONS = [
         ("    C.take(Xb, 0, ws.emb)" + " " * 56 + "# (N, T, E)\n    embcat = ws.embcat",
          "    embcat = C[Xb].reshape(n, -1)")]),
     ("[target check] no range check of Xb and Yb", [
-        ('        check_targets(Xb, ws.vocab_size, "character")\n', ""),
-        ("        check_targets(Yb, ws.vocab_size)\n", "")]),
+        ("check_batch(Xb, Yb, ws.batch_shape, ws.vocab_size)",
+         "check_shapes(Xb, Yb, *ws.batch_shape)")]),
     # what the trainer runs (its split checked once): the same step on a workspace made
     # with check_batches=False
     ("[split checked once] no shape, dtype or range check", "unchecked"),

@@ -51,6 +51,15 @@ def check_shapes(Xb, Yb, N, T):
         raise ValueError(f"Yb must have shape ({n},), one target per row of Xb, got {Yb.shape}")
 
 
+def check_batch(Xb, Yb, shape, vocab_size):
+    """Both fast steps' input checks, before anything changes: Xb of shape (N, T) and Yb
+    (N,) (N None: any number of rows, check_shapes), then check_targets on each."""
+    if Xb.shape != shape or Yb.shape != shape[:1]:     # two tuple compares when they fit
+        check_shapes(Xb, Yb, *shape)
+    check_targets(Xb, vocab_size, "character")
+    check_targets(Yb, vocab_size)
+
+
 def fast_sgd_step(ws, Xb, Yb, lr):
     """model.sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
 
@@ -72,10 +81,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # range raises here, before anything changes. The trainer checks its split once
     # instead, and its workspace skips them (trick "split checked once")
     if ws.check_batches:
-        if Xb.shape != ws.batch_shape or Yb.shape != ws.target_shape:
-            check_shapes(Xb, Yb, *ws.batch_shape)
-        check_targets(Xb, ws.vocab_size, "character")
-        check_targets(Yb, ws.vocab_size)
+        check_batch(Xb, Yb, ws.batch_shape, ws.vocab_size)
     n = ws.batch_size
     # numpy's functions as locals, and each call's output buffer as its last
     # positional argument rather than out= (trick "local calls")

@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from npbackprop.fast import _empty, check_shapes, check_targets
+from npbackprop.fast import _empty, check_batch
 from npbackprop.layers import BN_EPS
 from npbackprop.nets import Workspace as _ReadableWorkspace
 
@@ -181,10 +181,7 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # before the forward: a gather wraps -1 to row V-1, the flat pick reads another row.
     # A trainer that checked its split once skips these (ws.check_batches False)
     if ws.check_batches:
-        if Xb.ndim != 2 or Xb.shape[1] != ws.T or Yb.shape != Xb.shape[:1]:
-            check_shapes(Xb, Yb, None, ws.T)
-        check_targets(Xb, V, "character")
-        check_targets(Yb, V)
+        check_batch(Xb, Yb, (None, ws.T), V)
     N = Xb.shape[0]
     b = ws.buffers.get(N)
     if b is None:

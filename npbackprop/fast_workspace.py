@@ -98,10 +98,9 @@ class Workspace:
         self.W1T = bp["W1"].T                                      # (Hp, T*E)
         # the (V, Hp) operand of dh = dlogits @ W2rows
         self.W2rows = bp["W2"] if transposed_w2 else bp["W2"].T
-        self.b2_row = b2_row
         N, T = batch_size, TE // E
         self.batch_size, self.vocab_size = N, V
-        self.batch_shape, self.target_shape = (N, T), (N,)        # Xb's and Yb's
+        self.batch_shape = (N, T)                                   # Xb's
         self.check_batches = check_batches
         self.emb = _empty((N, T, E), dtype)
         self.embcat = self.emb.reshape(N, TE)                       # a view of emb
