@@ -229,10 +229,11 @@ def calibrate(params, X, chunk=65536):
     d = total / M
     if direct:
         bnmean = shift + d + params["b1"]                                      # (H,)
-        bnvar = np.maximum((squares - M * d * d) / (M - 1), 0.0)               # (H,)
-        return bnmean.astype(dtype)[None, :], bnvar.astype(dtype)[None, :]
-    cov = (squares - M * np.outer(d, d)) / (M - 1)                             # (T*E, T*E)
-    bnmean = (shift + d) @ W1 + params["b1"]                                   # (H,)
-    # column j's variance is W1[:, j] @ cov @ W1[:, j]; rounding must not make it negative
-    bnvar = np.maximum(((cov @ W1) * W1).sum(0), 0.0)                          # (H,)
+        bnvar = (squares - M * d * d) / (M - 1)                                # (H,)
+    else:
+        cov = (squares - M * np.outer(d, d)) / (M - 1)                         # (T*E, T*E)
+        bnmean = (shift + d) @ W1 + params["b1"]                               # (H,)
+        bnvar = ((cov @ W1) * W1).sum(0)          # column j's: W1[:, j] @ cov @ W1[:, j]
+    # rounding must not make a variance negative
+    bnvar = np.maximum(bnvar, 0.0)
     return bnmean.astype(dtype)[None, :], bnvar.astype(dtype)[None, :]
