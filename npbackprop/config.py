@@ -60,14 +60,20 @@ FIELDS = tuple(f.name for f in fields(Config))
 RESUME_KEYS = tuple(k for k in FIELDS if k != "max_steps")
 
 
+def resume_changes(saved: dict, given: dict, keys=RESUME_KEYS) -> dict:
+    """{key: the run's value} for each of keys that `given` sets otherwise than the run's
+    `saved` settings: what a resume, which continues the run as it was started, refuses."""
+    saved = {"bn_stats": "calibrate", **saved}  # a checkpoint from before bn_stats calibrates
+    return {k: saved.get(k) for k in keys if k in given and given[k] != saved.get(k)}
+
+
 def refuse_resume_changes(saved: dict, given: dict, out_dir) -> None:
     """NpbackpropError naming each setting in `given` (from flags) that differs from the
-    run's `saved` ones: a resume continues the run as it was started (max_steps may grow)."""
-    saved = {"bn_stats": "calibrate", **saved}  # a checkpoint from before bn_stats calibrates
-    differ = [k for k in RESUME_KEYS if k in given and given[k] != saved.get(k)]
+    run's `saved` ones (max_steps may grow)."""
+    differ = resume_changes(saved, given)
     if differ:
         flags = [f"--{k.replace('_', '-')}" for k in differ]
-        detail = ", ".join(f"{f} {given[k]} (the run has {saved.get(k)})"
+        detail = ", ".join(f"{f} {given[k]} (the run has {differ[k]})"
                            for f, k in zip(flags, differ))
         raise NpbackpropError(f"cannot resume the run in {out_dir} with other settings: "
                               f"{detail}. Drop {' and '.join(flags)} to resume it as it was "

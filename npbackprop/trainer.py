@@ -27,7 +27,7 @@ from npbackprop import batches, checkpoint, datafile, networks
 from npbackprop.checkpoint import (CONFIG_FILE, DIAGNOSTICS_FILE, METRICS_FILE, MODEL_FILE,
                                    RunState, WriteError)
 from npbackprop.config import (DTYPES, RESUME_KEYS, Config, ConfigError,  # noqa: F401
-                               config_of, learning_rate, validate)
+                               config_of, learning_rate, resume_changes, validate)
 from npbackprop.data import Dataset, load_dataset
 from npbackprop.diagnostics import Recorder, resumed
 from npbackprop.errors import NpbackpropError
@@ -158,11 +158,9 @@ def _fresh_state(cfg, dataset):
 def _resume(out_dir, arrays, saved, cfg, dataset, log):
     """The checkpoint's RunState, after checking that cfg and dataset are its run's."""
     wanted = run_config(cfg, dataset)
-    saved = {"bn_stats": "calibrate", **saved}  # a checkpoint from before bn_stats calibrates
-    differ = [k for k in RESUME_KEYS + ("vocab", "data_fingerprint")
-              if saved.get(k) != wanted[k]]
+    differ = resume_changes(saved, wanted, RESUME_KEYS + ("vocab", "data_fingerprint"))
     if differ:
-        detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {wanted[k]!r}" for k in differ)
+        detail = ", ".join(f"{k}: checkpoint {v!r}, now {wanted[k]!r}" for k, v in differ.items())
         raise NpbackpropError(f"cannot resume the run in {out_dir}: {detail}. Resume with the "
                               f"checkpoint's settings and data, or train into a new --out-dir")
     state = checkpoint.resume_state(arrays)
