@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from npbackprop.fast_workspace import Workspace, _empty  # noqa: F401 (fast.Workspace, fast._empty)
+from npbackprop.layers import check_indices
 
 _INT64, _UINT64 = np.dtype(np.int64), np.dtype(np.uint64)
 
@@ -34,8 +35,7 @@ def check_targets(Yb, vocab_size, what="target"):
         targets = Yb.astype(_INT64)
     targets = targets.view(_UINT64)
     if targets.flat[targets.argmax()] >= vocab_size:
-        bad = Yb[(Yb < 0) | (Yb >= vocab_size)][0]
-        raise IndexError(f"{what} {bad} is out of range for a vocabulary of {vocab_size}")
+        check_indices(Yb, vocab_size, what)              # names the first bad one, raises
 
 
 def check_shapes(Xb, Yb, N, T):
