@@ -30,6 +30,11 @@ reference; tests hold this step equal to it. The tricks, each named where used:
 - transposed dx at 32 rows: a stage's dx @ W.T with 32 rows of dx is computed as
   (W @ dx.T).T, into a (2H, 32) buffer copied back to rows: OpenBLAS took ~59 us
   for the first and ~44 for the second and the copy, one thread (at 64 rows, not faster).
+- forward products in row chunks: a stage's forward (M, 2H) @ (2H, H) is taken in
+  near-equal row chunks of at most 10**6 // (2H * H) rows, so that each call stays
+  under OpenBLAS's small-matrix bound (M*N*K <= 1e6 for its SkylakeX kernels), whose
+  path measured faster per row: 64 rows 43.1 -> 40.1 us in three chunks, 32 rows
+  23.6 -> 19.8 in two (one thread; benchmarks/RESULTS.md, session 23).
 - one-hot by scatter: the pairs (a, c) are Xb's consecutive columns, so the
   first layer's (M, 2V) one-hot is a zero fill and ones scattered at the flat
   indices m * 2V + [a, V + c] (~5 us, against ~18 for two eye lookups and an add).
@@ -115,6 +120,10 @@ class Buffers:
         self.onehot_at = _empty((rows[0], 2), np.intp)
         # dx.T of a stage at <= 32 rows, for its transposed backward product
         self.dxT = [_empty((2 * H, M), dtype) if M <= 32 else None for M in rows]
+        # each stage's forward product in row chunks of at most `most` rows
+        most = max(1, 10 ** 6 // (2 * H * H))
+        self.chunks = [[slice(M * i // k, M * (i + 1) // k) for i in range(k)]
+                       for M in rows for k in [-(-M // most)]]
         self.logits = _empty((N, V), dtype)
         self.logits_flat = self.logits.reshape(-1)
         self.tile_vocab = _empty((N, V), dtype)
@@ -199,7 +208,9 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     for s, (w, gam, bet, _, _) in enumerate(ws.stages):
         if s > 0:
             # FlattenConsecutive(2) of flat rows is a reshape (a view); then the Linear
-            x = dot(h.reshape(-1, 2 * h.shape[1]), p[w], b.x[s])   # (M/2, 2H) @ (2H, H)
+            x_in, x = h.reshape(-1, 2 * h.shape[1]), b.x[s]        # (M/2, 2H) @ (2H, H)
+            for rows in b.chunks[s]:
+                dot(x_in[rows], p[w], x[rows])
         h = _batchnorm_tanh(b, s, x, p[gam], p[bet], ws.batch_mean_var[s], eps)
     logits = dot(h, p[ws.out + "weight"], b.logits)                # (N, V)
     b.tile_vocab[...] = p[ws.out + "bias"]
