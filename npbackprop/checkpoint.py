@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npbackprop.config import upgrade_saved
 from npbackprop.errors import NpbackpropError
 from npbackprop.names import param_shapes
 
@@ -264,6 +265,7 @@ def read_checkpoint(out_dir):
     except ValueError:
         raise NpbackpropError(f"{path} holds an unreadable config") from None
     validate(arrays, run_config, path)
+    run_config = upgrade_saved(run_config)
     return arrays, run_config
 
 

@@ -24,6 +24,8 @@ from npbackprop.errors import NpbackpropError
 from npbackprop.folder import RunFolder
 
 DEFAULTS = trainer.Config()
+# a default that depends on --model, said in words in --help
+DEFAULT_TEXT = {"bn_stats": "the model's own, calibrate for the mlp"}
 
 
 # -----------------------------------------------------------------------------
@@ -53,7 +55,9 @@ def add_train_parser(sub):
              "seed": ("--seed", "seed of the one random generator (init and minibatches)"),
              "dtype": ("--dtype", "float32 or float64"),
              "model": ("--model", "mlp (part 4), wavenet (part 5), deep (part 3): its sizes"),
-             "bn_stats": ("--bn-stats", "calibrate (part 4) or running (part 3, momentum 0.001)")}
+             "bn_stats": ("--bn-stats", "for the mlp, calibrate (part 4) or running (part 3, "
+                          "momentum 0.001); the wavenet and deep models keep running statistics "
+                          "(momentum 0.1)")}
     for f in fields(trainer.Config):
         flag, text = flags[f.name]
         names = ("-b", flag) if f.name == "batch_size" else (flag,)
@@ -63,7 +67,8 @@ def add_train_parser(sub):
         config.add_argument(*names, dest=f.name, type=kind, default=None,
                             choices=tuple(MODEL_DEFAULTS) if f.name == "model" else None,
                             metavar={int: "N", float: "LR", str: "NAME"}[kind],
-                            help=f"{text} (default: {getattr(DEFAULTS, f.name)})")
+                            help=f"{text} (default: "
+                                 f"{DEFAULT_TEXT.get(f.name, getattr(DEFAULTS, f.name))})")
     p.add_argument("--log-interval", type=int, default=10_000, metavar="STEPS",
                    help="print a progress line every this many steps (default: %(default)s)")
     p.add_argument("--checkpoint-interval", type=int, default=10_000, metavar="STEPS",

@@ -36,11 +36,31 @@ class Config:
     seed: int = 2147483647
     dtype: str = "float32"
     model: str = "mlp"
-    bn_stats: str = "calibrate"
+    # where evaluation's batchnorm statistics come from; None: the model's own (model_bn_stats)
+    bn_stats: str = None
+
+    def __post_init__(self):
+        if self.bn_stats is None:
+            object.__setattr__(self, "bn_stats", model_bn_stats(self.model))
 
 
 # part 4 calibrates the batchnorm statistics after training; part 3 keeps running ones
 BN_STATS = ("calibrate", "running")
+
+
+def model_bn_stats(model: str) -> str:
+    """A model's own bn_stats: the mlp calibrates (part 4; running is part 3's option for
+    it), the wavenet and the deep MLP keep running statistics, as their lectures do."""
+    return "calibrate" if model == "mlp" else "running"
+
+
+def upgrade_saved(saved: dict) -> dict:
+    """A run's saved settings as this version reads them: a checkpoint from before bn_stats
+    calibrates, and a wavenet or deep run's "calibrate" (the mlp's default, recorded before
+    Config resolved it per model) was never applied: those models keep running statistics."""
+    model = saved.get("model", "mlp")
+    bn_stats = saved.get("bn_stats", "calibrate") if model == "mlp" else "running"
+    return {**saved, "bn_stats": bn_stats}
 
 # each network's lecture sizes and decay step (parts 5 and 3 decay at 150,000)
 MODEL_DEFAULTS = {"mlp": {},
@@ -63,7 +83,7 @@ RESUME_KEYS = tuple(k for k in FIELDS if k != "max_steps")
 def resume_changes(saved: dict, given: dict, keys=RESUME_KEYS) -> dict:
     """{key: the run's value} for each of keys that `given` sets otherwise than the run's
     `saved` settings: what a resume, which continues the run as it was started, refuses."""
-    saved = {"bn_stats": "calibrate", **saved}  # a checkpoint from before bn_stats calibrates
+    saved = upgrade_saved(saved)
     return {k: saved.get(k) for k in keys if k in given and given[k] != saved.get(k)}
 
 
@@ -124,9 +144,10 @@ def validate(cfg: Config) -> None:
                           f"pairs of neighbours), got {cfg.block_size}")
     if cfg.bn_stats not in BN_STATS:
         raise ConfigError("bn_stats", f"must be one of {', '.join(BN_STATS)}, got {cfg.bn_stats!r}")
-    if cfg.bn_stats == "running" and cfg.model != "mlp":
-        raise ConfigError("bn_stats", f"running is a choice for the mlp model; the {cfg.model} "
-                          f"model always keeps running statistics")
+    if cfg.bn_stats != model_bn_stats(cfg.model) and cfg.model != "mlp":
+        raise ConfigError("bn_stats", f"{cfg.bn_stats} is part 4's, for the mlp model: the "
+                          f"{cfg.model} model keeps running statistics (momentum 0.1), its "
+                          f"only choice")
     if cfg.dtype not in DTYPES:
         raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
 

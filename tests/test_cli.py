@@ -57,7 +57,8 @@ def test_train_help_documents_every_flag_with_its_default():
                           ("--lr-decay-step", "100000"), ("--seed", "2147483647"),
                           ("--dtype", "float32"), ("--log-interval", "10000"),
                           ("--checkpoint-interval", "10000"), ("--resume", None),
-                          ("--force", None), ("--plot", None), ("--bn-stats", "calibrate")]:
+                          ("--force", None), ("--plot", None),
+                          ("--bn-stats", "the model's own, calibrate for the mlp")]:
         assert flag in text, flag
         if default:
             assert f"(default: {default})" in text.split(flag, 1)[1][:400], flag
@@ -130,7 +131,8 @@ def test_bad_data_files(tmp_path, content, words):
     (["--lr-decayed", "-1"], ["--lr-decayed"]),
     (["--dtype", "float16"], ["--dtype", "float32, float64"]),
     (["--log-interval", "0"], ["--log-interval"]),
-    (["--bn-stats", "running", "--model", "wavenet"], ["--bn-stats", "mlp model"]),
+    (["--bn-stats", "calibrate", "--model", "wavenet"],
+     ["--bn-stats calibrate is part 4's, for the mlp model", "keeps running statistics"]),
     (["--bn-stats", "batch"], ["--bn-stats must be one of calibrate, running"]),
 ])
 def test_bad_flags(tmp_path, names_file, flags, words):

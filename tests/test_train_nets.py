@@ -51,6 +51,34 @@ def test_bad_model_settings_are_refused_naming_the_field(field, value, words):
     assert err.value.field == field
 
 
+def test_bn_stats_is_each_models_own_by_default(name):
+    # the mlp calibrates (part 4); the wavenet and the deep MLP keep running statistics
+    assert train.Config().bn_stats == "calibrate"
+    assert train.Config(model="mlp", bn_stats="running").bn_stats == "running"
+    assert train.Config(model=name).bn_stats == "running"
+    assert config.defaults(name).bn_stats == "running"
+    train.validate(cfg_of(name, 1, bn_stats="running"))
+
+
+def test_a_run_from_before_per_model_bn_stats_resumes(tmp_path, names_file, name):
+    # earlier versions recorded the mlp's "calibrate" for every model; it never applied
+    ds = datasets(names_file)[SMALL[name]["block_size"]]
+    train.train(cfg_of(name, 40), ds, tmp_path / "a", checkpoint_interval=20)
+    train.train(cfg_of(name, 20), ds, tmp_path / "b")
+    path = tmp_path / "b" / "model.npz"
+    arrays = dict(np.load(path))
+    saved = json.loads(str(arrays["config"]))
+    arrays["config"] = np.str_(json.dumps({**saved, "bn_stats": "calibrate"}))
+    np.savez(path, **arrays)
+    assert checkpoint.read_checkpoint(tmp_path / "b")[1]["bn_stats"] == "running"
+    assert run_module.load_run(tmp_path / "b").config.bn_stats == "running"
+    train.train(cfg_of(name, 40), ds, tmp_path / "b", resume=True, checkpoint_interval=20)
+    a, b = (np.load(tmp_path / d / "model.npz") for d in "ab")
+    for k in a.files:
+        if k != "seconds":
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
 def test_train_writes_a_checkpoint_that_loads_evaluates_and_samples(tmp_path, names_file, name):
     ds = datasets(names_file)[SMALL[name]["block_size"]]
     made = train.train(cfg_of(name, 60), ds, tmp_path, checkpoint_interval=25)
@@ -147,6 +175,7 @@ def test_cli_trains_evaluates_and_samples_a_wavenet(tmp_path, names_file):
     assert "running statistics: train" in p.stdout
     saved = json.loads((out / "config.json").read_text())
     assert saved["model"] == "wavenet" and saved["lr_decay_step"] == 150_000
+    assert saved["bn_stats"] == "running"
     ev = json.loads(npbackprop("eval", "-o", out, "--json", check=0).stdout)
     assert ev["step"] == 40 and np.isfinite(ev["val_loss"])
     assert len(npbackprop("sample", "-o", out, "-n", 3, check=0).stdout.splitlines()) == 3

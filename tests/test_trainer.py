@@ -571,7 +571,8 @@ def test_a_checkpoint_from_before_bn_stats_resumes_calibrating(tmp_path, dataset
 
 @pytest.mark.parametrize("given, words", [
     (dict(bn_stats="batch"), "bn_stats must be one of calibrate, running, got 'batch'"),
-    (dict(bn_stats="running", model="deep"), "running is a choice for the mlp model")])
+    (dict(bn_stats="calibrate", model="deep"), "calibrate is part 4's, for the mlp model: "
+     "the deep model keeps running statistics")])
 def test_bad_bn_stats_are_refused_naming_the_field(given, words):
     with pytest.raises(train.ConfigError, match=words) as err:
         train.validate(train.Config(**given))
