@@ -23,6 +23,7 @@ __version__ = "0.2.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "Config": "npbackprop.config", "ConfigError": "npbackprop.config",
+    "defaults": "npbackprop.config",
     "train": "npbackprop.trainer", "Interrupted": "npbackprop.trainer",
     "Diverged": "npbackprop.trainer",
     "Run": "npbackprop.run", "load_run": "npbackprop.run", "evaluate": "npbackprop.run",
@@ -35,6 +36,7 @@ _EXPORTS = {
     "make_setup": "npbackprop.check", "grade": "npbackprop.check",
     "check_builtin": "npbackprop.check", "template": "npbackprop.check",
     "lecture_setup": "npbackprop.check", "grade_namespace": "npbackprop.check",
+    "grade5_funcs": "npbackprop.check",
 }
 _MODULES = ("layers", "chunked", "model", "fast", "check")
 
@@ -59,9 +61,9 @@ def __dir__():
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from npbackprop import check, chunked, fast, layers, model  # noqa: F401
     from npbackprop.broadcast import unbroadcast  # noqa: F401
-    from npbackprop.check import (check_builtin, grade, grade_namespace,  # noqa: F401
-                                  lecture_setup, make_setup, template)
-    from npbackprop.config import Config, ConfigError  # noqa: F401
+    from npbackprop.check import (check_builtin, grade, grade5_funcs,  # noqa: F401
+                                  grade_namespace, lecture_setup, make_setup, template)
+    from npbackprop.config import Config, ConfigError, defaults  # noqa: F401
     from npbackprop.data import Dataset, load_dataset  # noqa: F401
     from npbackprop.datafile import find_names_file  # noqa: F401
     from npbackprop.errors import NpbackpropError  # noqa: F401

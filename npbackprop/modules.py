@@ -32,6 +32,9 @@ class Embedding:
         _, dweight = layers.embedding_backward(dout, cache)
         return None, {"weight": dweight}
 
+    def __repr__(self):
+        return "Embedding({}, {})".format(*self.params["weight"].shape)
+
 
 class FlattenConsecutive:
     """(N, T, E) -> (N, T/k, k*E), squeezed to (N, k*E) when T/k == 1."""
@@ -44,6 +47,9 @@ class FlattenConsecutive:
 
     def backward(self, dout, cache):
         return layers.flatten_consecutive_backward(dout, cache)[0], {}
+
+    def __repr__(self):
+        return f"FlattenConsecutive({self.k})"
 
 
 class Linear:
@@ -61,6 +67,10 @@ class Linear:
     def backward(self, dout, cache):
         dx, dweight, dbias = layers.linear_backward(dout, cache)
         return dx, {"weight": dweight, **({} if dbias is None else {"bias": dbias})}
+
+    def __repr__(self):
+        fan_in, fan_out = self.params["weight"].shape
+        return f"Linear({fan_in}, {fan_out}, bias={'bias' in self.params})"
 
 
 class BatchNorm1d:
@@ -104,6 +114,10 @@ class BatchNorm1d:
                                           batch_mean, batch_var, self.momentum)
         return {"running_mean": mean, "running_var": var}
 
+    def __repr__(self):
+        dim = self.params["gamma"].shape[0]
+        return f"BatchNorm1d({dim}, eps={self.eps}, momentum={self.momentum})"
+
 
 class Tanh:
     def __init__(self):
@@ -115,12 +129,21 @@ class Tanh:
     def backward(self, dout, cache):
         return layers.tanh_backward(dout, cache)[0], {}
 
+    def __repr__(self):
+        return "Tanh()"
+
 
 class Sequential:
     """Modules in a chain; parameters and buffers named "<index>.<name>", e.g. "2.weight"."""
 
     def __init__(self, modules):
         self.modules, self.training = list(modules), True
+
+    def __repr__(self):
+        """One module a line with its index, the prefix of its parameters' names."""
+        lines = [f"  ({i}): {m!r}" for i, m in enumerate(self.modules)]
+        return "\n".join([f"Sequential({'train' if self.training else 'eval'} mode,"] + lines
+                          + [")"])
 
     def train(self):
         self.training = True

@@ -36,7 +36,7 @@ def rows(report):
 def test_right_answers_pass():
     report = ex5.grade5_funcs(right_bn, right_flat)
     assert report.ok and all(r.ok for r in rows(report).values())
-    assert "4 of 4 right" in report.text()
+    assert "4/4 correct" in report.text()
 
 
 @pytest.mark.parametrize("wrong, row, words", [
@@ -103,7 +103,7 @@ def test_check_exercise_5_grades_a_right_file(capsys, tmp_path):
     path = tmp_path / "mine.py"
     path.write_text(RIGHT5)
     code, out, err = check(capsys, "--exercise", 5, "--impl", path)
-    assert code == 0 and "4 of 4 right" in out and err == ""
+    assert code == 0 and "4/4 correct" in out and err == ""
     code, out, _ = check(capsys, "--exercise", 5, "--impl", path, "--seed", 3)
     assert code == 0 and "seed 3" in out
 
@@ -119,7 +119,7 @@ def test_check_exercise_5_names_a_mistake_in_a_file(capsys, tmp_path, mistake, w
     path.write_text(RIGHT5.replace(*mistake))
     assert RIGHT5.replace(*mistake) != RIGHT5
     code, out, _ = check(capsys, "--exercise", 5, "--impl", path)
-    assert code == 1 and "4 of 4 right" not in out
+    assert code == 1 and "4/4 correct" not in out
     if words:
         assert words in out
 

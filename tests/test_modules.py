@@ -125,6 +125,18 @@ def test_names_counts_and_the_lectures_init():
     np.testing.assert_allclose(nets.deep_mlp(27, rng=rng).params["18.gamma"], 0.1, rtol=1e-6)
 
 
+def test_a_network_prints_its_modules_one_a_line():
+    text = repr(nets.wavenet(27, rng=np.random.default_rng(0)))
+    lines = text.splitlines()
+    assert lines[0] == "Sequential(train mode," and lines[-1] == ")" and len(lines) == 16
+    assert lines[1:6] == ["  (0): Embedding(27, 24)", "  (1): FlattenConsecutive(2)",
+                          "  (2): Linear(48, 128, bias=False)",
+                          "  (3): BatchNorm1d(128, eps=1e-05, momentum=0.1)", "  (4): Tanh()"]
+    assert lines[-2] == "  (13): Linear(128, 27, bias=True)"
+    assert repr(nets.deep_mlp(27, rng=np.random.default_rng(0)).eval()).startswith(
+        "Sequential(eval mode,")
+
+
 @pytest.mark.parametrize("block_size", [1, 3, 6])
 def test_wavenet_refuses_a_block_size_that_is_not_a_power_of_two(block_size):
     with pytest.raises(ValueError, match="power of 2"):

@@ -26,7 +26,7 @@ from npbackprop.check.diagnose import close
 from npbackprop.check.child import DEFAULT_TIMEOUT, MEMORY_LIMIT, run_apart
 from npbackprop.check.learner import call_learner
 from npbackprop.check.report import (ERROR, NOT_REACHED, WRONG_SHAPE, Report, Row, Section,
-                                     grade_row)
+                                     _count_summary, grade_row)
 from npbackprop.check.setups import FINITE_DIFF
 
 TEMPLATE = '''"""Part 5's exercise: fill in both functions, then grade this file."""
@@ -155,10 +155,9 @@ def grade5_values(s, bn, fl, labels=None, notes=(), failure=""):
         rows.append(_error_row("x (flatten)", fl_err) if fl_err is not None else
                     grade_row("x (flatten)", fl_out, ref_flat, tol, _diagnose_flatten(s, tol)))
     ok = all(r.ok for r in rows)
-    section = Section("exercise 5: 3-D batchnorm and FlattenConsecutive backward vs the "
+    section = Section("exercise 5: 3-D batchnorm and FlattenConsecutive backward vs "
                       "npbackprop's layers", tol, tuple(rows))
-    summary = (f"{sum(r.ok for r in rows)} of {len(rows)} right"
-               + ("" if ok else "; see the rows marked above"))
+    summary = _count_summary(rows)                      # as exercises 1-3: "4/4 correct"
     header = (f"part 5 exercise, seed {s.seed}: x {s.x.shape}, FlattenConsecutive({s.k}) of "
               f"{s.flat_x_shape}" + (f"; {labels}" if labels else ""),)
     return Report(header, (section,), tuple(notes), summary, ok)
