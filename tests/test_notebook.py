@@ -73,8 +73,13 @@ def test_the_tables_and_the_samples_are_printed(executed):
     # the lecture's answer: the first eight gradients, then all 26, then exercises 2 and 3
     summaries = [line for line in printed.splitlines() if line.endswith("correct")]
     assert summaries == ["8/26 attempted, 8 correct", "26/26 correct", "1/1 correct",
-                         "1/1 correct"], printed
-    assert "exercise 2" in printed and "exercise 3" in printed
-    last = executed.cells[-1].outputs
-    samples = eval(last[0].data["text/plain"])  # the repr of a list of names
-    assert len(samples) == 10 and all(isinstance(s, str) and s for s in samples)
+                         "1/1 correct", "4/4 correct"], printed
+    assert "exercise 2" in printed and "exercise 3" in printed and "exercise 5" in printed
+    # part 5: the network printed a module a line, its gradients checked by differences
+    assert "(2): Linear(48, 128, bias=False)" in printed and "all within tolerance" in printed
+    # the mlp's samples and the wavenet's, each cell's value the repr of a list of names
+    sampled = [c for c in executed.cells if c.cell_type == "code" and ".sample(10)" in c.source]
+    assert len(sampled) == 2
+    for cell in sampled:
+        samples = eval(cell.outputs[0].data["text/plain"])
+        assert len(samples) == 10 and all(isinstance(s, str) and s for s in samples)
