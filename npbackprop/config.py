@@ -59,8 +59,9 @@ def upgrade_saved(saved: dict) -> dict:
     calibrates, and a wavenet or deep run's "calibrate" (the mlp's default, recorded before
     Config resolved it per model) was never applied: those models keep running statistics."""
     model = saved.get("model", "mlp")
-    bn_stats = saved.get("bn_stats", "calibrate") if model == "mlp" else "running"
-    return {**saved, "bn_stats": bn_stats}
+    own = model_bn_stats(model)
+    return {**saved, "bn_stats": saved.get("bn_stats", own) if model == "mlp" else own}
+
 
 # each network's lecture sizes and decay step (parts 5 and 3 decay at 150,000)
 MODEL_DEFAULTS = {"mlp": {},
@@ -82,8 +83,8 @@ RESUME_KEYS = tuple(k for k in FIELDS if k != "max_steps")
 
 def resume_changes(saved: dict, given: dict, keys=RESUME_KEYS) -> dict:
     """{key: the run's value} for each of keys that `given` sets otherwise than the run's
-    `saved` settings: what a resume, which continues the run as it was started, refuses."""
-    saved = upgrade_saved(saved)
+    `saved` settings (as checkpoint.read_checkpoint gives them, upgraded): what a resume,
+    which continues the run as it was started, refuses."""
     return {k: saved.get(k) for k in keys if k in given and given[k] != saved.get(k)}
 
 
@@ -144,7 +145,7 @@ def validate(cfg: Config) -> None:
                           f"pairs of neighbours), got {cfg.block_size}")
     if cfg.bn_stats not in BN_STATS:
         raise ConfigError("bn_stats", f"must be one of {', '.join(BN_STATS)}, got {cfg.bn_stats!r}")
-    if cfg.bn_stats != model_bn_stats(cfg.model) and cfg.model != "mlp":
+    if cfg.model != "mlp" and cfg.bn_stats != model_bn_stats(cfg.model):
         raise ConfigError("bn_stats", f"{cfg.bn_stats} is part 4's, for the mlp model: the "
                           f"{cfg.model} model keeps running statistics (momentum 0.1), its "
                           f"only choice")
