@@ -26,7 +26,8 @@ reference; tests hold this step equal to it. The tricks, each named where used:
   aligned operands measured ~1.7x faster than on numpy's 16-byte-aligned ones.
 - scale tiles: gain * var_inv, the (H,) scale of batchnorm, is copied once into
   an (M, H) tile; the forward's diff * scale and the backward's final * scale
-  then multiply two same-shape arrays instead of broadcasting a row twice.
+  then multiply two same-shape arrays instead of broadcasting a row twice; the
+  backward's two other rows (its coef and dbias / n) are copied into a tile too.
 - transposed dx at 32 rows: a stage's dx @ W.T with 32 rows of dx is computed as
   (W @ dx.T).T, into a (2H, 32) buffer copied back to rows: OpenBLAS took ~59 us
   for the first and ~44 for the second and the copy, one thread (at 64 rows, not faster).
@@ -83,7 +84,10 @@ class Workspace(_ReadableWorkspace):
         self.eps, self.one = np.array(BN_EPS, self.flat.dtype), np.array(1.0, self.flat.dtype)
         # the batch statistics laid out as the running ones (after the params in flat)
         self.running = self.flat[self.n_params:]
-        self.batch_stats = np.empty_like(self.running)
+        self.batch_stats, self.stats_in = np.empty_like(self.running), np.empty_like(self.running)
+        # 1 - m and m as 0-d arrays of the dtype (numpy's own rounding of the Python floats)
+        self.keep = np.array(1 - momentum, self.flat.dtype)
+        self.momentum_0d = np.array(momentum, self.flat.dtype)
         self.batch_mean_var = [self.batch_stats[2 * i * n_hidden:(2 * i + 2) * n_hidden]
                                .reshape(2, n_hidden) for i in range(len(self.stages))]
 
@@ -101,9 +105,10 @@ class Buffers:
                              f"by N - 1), got {N}")
         dtype, H, V = ws.flat.dtype, ws.H, ws.V
         rows = [N * ws.T >> (s + 1) for s in range(len(ws.stages))]     # M of each stage
-        new = [_empty((M, H), dtype) for M in rows for _ in range(5)]
-        # per stage: x (the Linear's output, then diff), h, dh, tmp, the scale tile
-        self.x, self.h, self.dh, self.tmp, self.tile = (new[i::5] for i in range(5))
+        new = [_empty((M, H), dtype) for M in rows for _ in range(6)]
+        # per stage: x (the Linear's output, then diff), h, dh, tmp, the scale tile, and
+        # a tile for the backward's (H,) rows
+        self.x, self.h, self.dh, self.tmp, self.tile, self.row = (new[i::6] for i in range(6))
         self.ones = [_ones(M, dtype) for M in rows]                    # dot(ones, x) = x.sum(0)
         # dot(mean_w, x) = x.mean(0); dot(var_w, diff * diff) = the Bessel-corrected variance
         self.mean_w = [_empty(M, dtype, fill=1 / M) for M in rows]
@@ -115,6 +120,7 @@ class Buffers:
         self.tables = _empty((2, V, H), dtype)                         # left; right
         self.onehot = _empty((rows[0], 2 * V), dtype)
         self.onehot_flat = self.onehot.reshape(-1)
+        self.x_pairs = self.x[0].reshape(N, ws.T // 2, H)            # stage 0's x, a view
         # flat index of row m's one in the left (a) and the right (c) block: m * 2V + [0, V]
         self.onehot_rows = np.arange(rows[0])[:, None] * (2 * V) + np.array([0, V])
         self.onehot_at = _empty((rows[0], 2), np.intp)
@@ -172,9 +178,13 @@ def _tanh_batchnorm_backward(b, s, dh, dgain, dbias, one):
     dot(b.ones[s], dpre, dbias)
     multiply(dot(b.ones[s], multiply(diff, dpre, t), dgain), var_inv, dgain)
     coef = multiply(multiply(dgain, var_inv, b.coef[s]), b.bessel[s], b.coef[s])
-    t = multiply(diff, coef, t)
+    # each (H,) row copied into a tile first, as the scale is (broadcasting it measured slower)
+    row = b.row[s]
+    row[...] = coef
+    t = multiply(diff, row, t)
     subtract(dpre, t, t)
-    subtract(t, multiply(dbias, b.inv_n[s], b.shift[s]), t)
+    row[...] = multiply(dbias, b.inv_n[s], b.shift[s])
+    subtract(t, row, t)
     return multiply(t, b.tile[s], t)
 
 
@@ -201,9 +211,9 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     # first-layer tables: one product per half of W1, gathered by the pair's characters;
     # a batched matmul: (V, E) @ (2, E, H) -> (2, V, H)
     tables = np.matmul(C, W1.reshape(2, E, -1), out=b.tables)
-    a, c = Xb[:, 0::2].reshape(-1), Xb[:, 1::2].reshape(-1)        # (N*T/2,)
+    # (N, T/2, H) from the pair's characters, Xb's even and odd columns; flat rows after.
     # (indexing, not .take(a, 0, out): measured slower here)
-    x = np.add(tables[0][a], tables[1][c], b.x[0])
+    x = np.add(tables[0][Xb[:, 0::2]], tables[1][Xb[:, 1::2]], b.x_pairs).reshape(-1, ws.H)
     h = None
     for s, (w, gam, bet, _, _) in enumerate(ws.stages):
         if s > 0:
@@ -271,6 +281,6 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     if finite:
         subtract(ws.flat[:ws.n_params], ws.gflat, ws.flat[:ws.n_params])   # gflat is lr * grad
         # every running statistic at once: (1 - m) * running + m * batch
-        ws.running *= 1 - ws.momentum
-        ws.running += ws.momentum * ws.batch_stats
+        multiply(ws.running, ws.keep, ws.running)
+        np.add(ws.running, multiply(ws.batch_stats, ws.momentum_0d, ws.stats_in), ws.running)
     return loss, finite
