@@ -72,7 +72,9 @@ TRICKS = [
     ("targets' entries: [rows, Yb] vs flat index", "L[rows, Yb]",
      "Lflat[np.add(row_starts, Yb, out=picks)]", 1),
     ("finite check: 7 isfinite vs one sum", "all(np.isfinite(g).all() for g in grads)",
-     "math.isfinite(np.dot(ones_flat, gflat))", 1),
+     "math.isfinite(np.dot(gflat, gflat))", 1),
+    ("finite check: dot with ones vs sum of squares", "math.isfinite(np.dot(ones_flat, gflat))",
+     "math.isfinite(np.dot(gflat, gflat))", 1),
     ("SGD update: 7 p -= lr*g vs one flat -=", "for p, g in zip(ps, grads): p -= 0.1 * g",
      "np.subtract(flat, gflat, out=flat)", 1),
     ("minibatch draw + gathers, per step vs chunk*", "ix = rng.integers(0, M, N); "
@@ -174,7 +176,7 @@ def setup(dataset):
         L=L, Lflat=L.reshape(-1), L2=buf(N, V), rowN=rowN, rowN_col=rowN[:, None],
         rows=np.arange(N), Yb=Yb, row_starts=np.arange(N) * V, picks=np.arange(N) * V + Yb,
         grads=[ws.grads[k] for k in PARAM_NAMES], ps=[ws.params[k].copy() for k in PARAM_NAMES],
-        gflat=ws.gflat, flat=buf(ws.flat.size, fill=ws.flat), ones_flat=ws.ones_flat)
+        gflat=ws.gflat, flat=buf(ws.flat.size, fill=ws.flat), ones_flat=buf(ws.gflat.size, fill=1))
     return names, params, ws
 
 

@@ -22,7 +22,7 @@ random characters) it would be slower than fast_wavenet.
 """
 import math
 import numpy as np
-from npbackprop.fast import _empty, check_batch
+from npbackprop.fast import _empty, all_finite, check_batch
 from npbackprop.fast_wavenet import Workspace, _ones  # noqa
 
 
@@ -199,7 +199,7 @@ def step(ws, Xb, Yb, lr):
     np.matmul(C.T, dtables, out=g[ws.stages[0][0]].reshape(2, E, -1))
     gC = np.matmul(dtables, W1.reshape(2, E, -1).transpose(0, 2, 1), out=b.gC)
     np.add(gC[0], gC[1], g["0.weight"])
-    finite = math.isfinite(loss) and math.isfinite(dot(ws.ones_flat, ws.gflat))
+    finite = math.isfinite(loss) and all_finite(ws.gflat)
     if finite:
         subtract(ws.flat[:ws.n_params], ws.gflat, ws.flat[:ws.n_params])
         ws.running *= 1 - ws.momentum

@@ -60,6 +60,14 @@ def check_batch(Xb, Yb, shape, vocab_size):
     check_targets(Yb, vocab_size)
 
 
+def all_finite(g):
+    """True when every entry of the 1-D array g is finite, from one BLAS dot:
+    g @ g, a sum of squares, is nan or inf when an entry is, and finite otherwise
+    unless the squares of finite entries overflow it (|g| above ~1e19 in float32);
+    then np.isfinite decides, so the answer is exact either way (trick "finite check")."""
+    return math.isfinite(np.dot(g, g)) or bool(np.isfinite(g).all())
+
+
 def fast_sgd_step(ws, Xb, Yb, lr):
     """model.sgd_step on ws.params, in ws's buffers: the same numbers up to rounding.
 
@@ -188,10 +196,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     dot(ws.onehotT, ws.dembrows, dC)                                             # (V, E)
     # update ----------------------------------------------------------------------
     # one check and one subtraction over all parameters, not seven of each
-    # (trick "flat update"). The check is a sum: inf or nan in any gradient makes it inf or
-    # nan; finite gradients could only overflow it past 3e38 in float32, far past any
-    # step that trains
-    finite = math.isfinite(loss) and math.isfinite(dot(ws.ones_flat, ws.gflat))
+    # (trick "flat update"); the check is one dot, exact (all_finite)
+    finite = math.isfinite(loss) and all_finite(ws.gflat)
     if finite:
         # the padding between views is zero in both buffers and stays zero
         subtract(ws.flat, ws.gflat, ws.flat)

@@ -15,7 +15,7 @@ reference; tests hold this step equal to it. The tricks, each named where used:
 - one flat buffer: parameters, then running statistics, in one array; the
   lr-scaled gradients (lr * grad, the cross-entropy backward starts scaled) in
   another of the same layout, so SGD is one `flat -= gflat` and the finiteness
-  check one sum; the batch statistics in a third, laid out as the running ones,
+  check one dot (fast.all_finite); the batch statistics in a third, laid out as the running ones,
   so the momentum update of all of them is two operations.
 - buffers: every (M, H) array of a step lives in a Buffers made once per batch
   size, and each numpy call writes its output into one (the last positional
@@ -45,7 +45,7 @@ import math
 
 import numpy as np
 
-from npbackprop.fast import _empty, check_batch
+from npbackprop.fast import _empty, all_finite, check_batch
 from npbackprop.layers import BN_EPS
 from npbackprop.nets import Workspace as _ReadableWorkspace
 
@@ -80,7 +80,6 @@ class Workspace(_ReadableWorkspace):
         self.buffers = {}                                          # Buffers by batch size
         # False: the step skips its checks of each batch (a split checked once)
         self.check_batches = check_batches
-        self.ones_flat = _ones(self.n_params, self.flat.dtype)
         self.eps, self.one = np.array(BN_EPS, self.flat.dtype), np.array(1.0, self.flat.dtype)
         # the batch statistics laid out as the running ones (after the params in flat)
         self.running = self.flat[self.n_params:]
@@ -276,8 +275,8 @@ def fast_sgd_step(ws, Xb, Yb, lr):
     gC = np.matmul(dtables, W1.reshape(2, E, -1).transpose(0, 2, 1), out=b.gC)
     np.add(gC[0], gC[1], g["0.weight"])
 
-    # a nan or inf anywhere in the gradients makes their sum (a dot with ones) nan or inf
-    finite = math.isfinite(loss) and math.isfinite(dot(ws.ones_flat, ws.gflat))
+    # a nan or inf anywhere in the gradients, found by one dot (fast.py's all_finite)
+    finite = math.isfinite(loss) and all_finite(ws.gflat)
     if finite:
         subtract(ws.flat[:ws.n_params], ws.gflat, ws.flat[:ws.n_params])   # gflat is lr * grad
         # every running statistic at once: (1 - m) * running + m * batch

@@ -128,7 +128,7 @@ class Workspace:
         self.onehot = _empty((N, T, V), dtype)
         self.onehotT = self.onehot.reshape(N * T, V).T             # (V, N*T), a view
         self.ones_batch, self.ones_vocab = _empty(N, dtype, fill=1), _empty(V, dtype, fill=1)
-        self.picks, self.ones_flat = _empty(N, np.intp), _empty(self.gflat.size, dtype, fill=1)
+        self.picks = _empty(N, np.intp)
         # batch means and the Bessel-corrected variance as matrix-vector products
         self.mean_weights = _empty(N, dtype, fill=1 / N)           # inv_n @ x = x.mean(0)
         self.var_weights = _empty(N, dtype, fill=1 / (N - 1))      # the same over n - 1

@@ -152,6 +152,28 @@ def test_non_finite_gradients_leave_the_params_alone():
     assert model.sgd_step({k: v.copy() for k, v in params.items()}, Xb, Yb, LR)[1] is False
 
 
+@pytest.mark.parametrize("dtype, values, expected", [
+    (np.float32, [0.0, -1.5, 2.0], True),
+    (np.float32, [3e19, -1e30, 1.0], True),   # finite, though the sum of squares overflows
+    (np.float64, [1e200, -1.0], True),        # the same in float64
+    (np.float32, [1.0, np.inf], False), (np.float64, [-np.inf, 1.0], False),
+    (np.float32, [np.nan, 0.0], False), (np.float64, [0.0, np.nan], False),
+])
+def test_all_finite_is_exact(dtype, values, expected):
+    assert fast.all_finite(np.array(values, dtype)) is expected
+
+
+def test_a_huge_but_finite_step_is_applied():
+    # lr 1e25 makes lr * grad ~1e22: finite, though its sum of squares overflows float32
+    params, Xb, Yb = make_case(6, 5, 2, 3, 4, 5)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    ws = fast.Workspace(params, 5)
+    assert np.isinf(np.float32(1e22) ** 2)
+    loss, finite = fast.fast_sgd_step(ws, Xb, Yb, 1e25)
+    assert finite and np.isfinite(ws.gflat).all() and np.abs(ws.gflat).max() > 1e19
+    assert not np.array_equal(ws.params["W2"], params["W2"])
+
+
 def test_refusals():
     params, Xb, Yb = make_case(7, 5, 2, 3, 4, 5)
     ws = fast.Workspace(params, 5)
