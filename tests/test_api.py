@@ -1,5 +1,7 @@
 """`import npbackprop` as a user reaches for it: every public name, the README's examples."""
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +64,27 @@ def test_the_readme_api_example_runs(tmp_path, names_file, monkeypatch):
 def test_py_typed_is_shipped():
     assert (Path(nb.__file__).parent / "py.typed").is_file()
     assert "py.typed" in (ROOT / "setup.cfg").read_text()
+
+
+README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(README_BLOCKS)))
+def test_each_readme_python_block_runs_as_pasted(index, tmp_path, real_names_file):
+    # each block as a user pastes it into a fresh interpreter (a script or a notebook
+    # cell), in an empty folder: every name it uses defined in it, the lecture's runs
+    pytest.importorskip("matplotlib")
+    env = dict(os.environ, NPBACKPROP_DATA=str(real_names_file), MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, "-c", README_BLOCKS[index]], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    if "nb.defaults(\"wavenet\")" in README_BLOCKS[index]:
+        assert float(last) <= 2.00                   # issue 14: the default run's val loss
+    else:
+        assert last == "False" and "1/26 attempted, 1 correct" in done.stdout
+
+
+def test_the_readme_has_its_two_python_blocks():
+    assert len(README_BLOCKS) == 2
